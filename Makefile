@@ -1,0 +1,80 @@
+# cairn build. Plain `make` builds build/libcairn.so and build/libcairn.a.
+PREFIX  ?= /usr/local
+DESTDIR ?=
+LIBDIR  ?= $(PREFIX)/lib
+INCDIR  ?= $(PREFIX)/include
+CC      ?= cc
+VERSION := 1.0.0
+SONAME  := libcairn.so.1
+
+BUILD   := build
+WARN    := -Wall -Wextra -Werror
+CSTD    := -std=c11 -D_GNU_SOURCE
+OPT     ?= -O2 -g
+# Flags every build of the allocator uses (release, debug, sanitizers).
+CAIRN_CFLAGS := $(CSTD) $(WARN) -Iinclude -Isrc -fPIC -fvisibility=hidden \
+	-fno-semantic-interposition -ftls-model=initial-exec -fno-builtin-malloc \
+	-fno-builtin-free -fno-builtin-calloc -fno-builtin-realloc
+CFLAGS  ?=
+LDLIBS  := -lpthread
+
+# Core sources: everything but the standard-name override layer. Sanitizer
+# and prefixed-API builds compile these alone.
+CAIRN_CORE_SRCS := $(filter-out src/override.c,$(wildcard src/*.c))
+CAIRN_SRCS      := $(CAIRN_CORE_SRCS) src/override.c
+CAIRN_HDRS      := $(wildcard src/*.h) include/cairn.h
+
+OBJS       := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(CAIRN_SRCS))
+DEBUG_OBJS := $(patsubst src/%.c,$(BUILD)/dbg/%.o,$(CAIRN_SRCS))
+
+.PHONY: all clean install uninstall debug run test bench bench-quick
+all: $(BUILD)/libcairn.so $(BUILD)/libcairn.a
+
+$(BUILD)/obj/%.o: src/%.c $(CAIRN_HDRS) | $(BUILD)/obj
+	$(CC) $(CAIRN_CFLAGS) $(OPT) $(CFLAGS) -DNDEBUG -c $< -o $@
+$(BUILD)/dbg/%.o: src/%.c $(CAIRN_HDRS) | $(BUILD)/dbg
+	$(CC) $(CAIRN_CFLAGS) -O1 -g $(CFLAGS) -DCAIRN_DEBUG=1 -c $< -o $@
+$(BUILD)/obj $(BUILD)/dbg:
+	mkdir -p $@
+
+$(BUILD)/libcairn.so.$(VERSION): $(OBJS)
+	$(CC) -shared -Wl,-soname,$(SONAME) -Wl,-z,nodelete -o $@ $(OBJS) $(LDLIBS)
+$(BUILD)/libcairn.so: $(BUILD)/libcairn.so.$(VERSION)
+	ln -sf libcairn.so.$(VERSION) $(BUILD)/$(SONAME)
+	ln -sf libcairn.so.$(VERSION) $@
+$(BUILD)/libcairn.a: $(OBJS)
+	rm -f $@ && ar rcs $@ $(OBJS)
+# Debug build: internal asserts on (CAIRN_DEBUG), same API.
+debug: $(BUILD)/libcairn-debug.so
+$(BUILD)/libcairn-debug.so: $(DEBUG_OBJS)
+	$(CC) -shared -Wl,-soname,libcairn-debug.so -o $@ $(DEBUG_OBJS) $(LDLIBS)
+
+$(BUILD)/cairn.pc: cairn.pc.in
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
+	    -e 's|@INCDIR@|$(INCDIR)|' -e 's|@VERSION@|$(VERSION)|' $< > $@
+
+install: all $(BUILD)/cairn.pc
+	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCDIR) $(DESTDIR)$(PREFIX)/bin
+	install -m 644 include/cairn.h $(DESTDIR)$(INCDIR)/cairn.h
+	install -m 755 $(BUILD)/libcairn.so.$(VERSION) $(DESTDIR)$(LIBDIR)/
+	ln -sf libcairn.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf libcairn.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libcairn.so
+	install -m 644 $(BUILD)/libcairn.a $(DESTDIR)$(LIBDIR)/
+	install -m 644 $(BUILD)/cairn.pc $(DESTDIR)$(LIBDIR)/pkgconfig/cairn.pc
+	sed -e 's|@LIBDIR@|$(LIBDIR)|' tools/cairn-run.in > $(DESTDIR)$(PREFIX)/bin/cairn-run
+	chmod 755 $(DESTDIR)$(PREFIX)/bin/cairn-run
+uninstall:
+	rm -f $(DESTDIR)$(INCDIR)/cairn.h $(DESTDIR)$(LIBDIR)/libcairn.* \
+	      $(DESTDIR)$(LIBDIR)/pkgconfig/cairn.pc $(DESTDIR)$(PREFIX)/bin/cairn-run
+
+# `make run`: a real allocation-heavy program under cairn, report at exit.
+CMD ?= python3 tools/demo_workload.py
+run: all
+	@echo "== running under cairn: $(CMD)"
+	LD_PRELOAD=$(abspath $(BUILD)/libcairn.so) CAIRN_STATS=1 PYTHONMALLOC=malloc $(CMD)
+
+clean:
+	rm -rf $(BUILD)
+
+-include tests/tests.mk
+-include bench/bench.mk

@@ -1,0 +1,99 @@
+/* cairn: a drop-in malloc replacement.
+ *
+ * Every standard allocation function is also available under a cairn_
+ * prefix. The standard names (malloc, free, ...) are exported by libcairn.so
+ * and libcairn.a; the prefixed names are always there, so a program (or a
+ * sanitizer build) can call cairn directly while the system malloc stays in
+ * place.
+ */
+#ifndef CAIRN_H
+#define CAIRN_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define CAIRN_VERSION_MAJOR 1
+#define CAIRN_VERSION_MINOR 0
+#define CAIRN_VERSION_PATCH 0
+
+/* ---- the standard family, glibc semantics ---------------------------- */
+void  *cairn_malloc(size_t size);
+void   cairn_free(void *p);
+void  *cairn_calloc(size_t n, size_t size);
+void  *cairn_realloc(void *p, size_t size);
+void  *cairn_reallocarray(void *p, size_t n, size_t size);
+void  *cairn_memalign(size_t alignment, size_t size);
+void  *cairn_aligned_alloc(size_t alignment, size_t size);
+int    cairn_posix_memalign(void **out, size_t alignment, size_t size);
+void  *cairn_valloc(size_t size);
+void  *cairn_pvalloc(size_t size);
+size_t cairn_malloc_usable_size(void *p);
+void   cairn_free_sized(void *p, size_t size);
+void   cairn_free_aligned_sized(void *p, size_t alignment, size_t size);
+int    cairn_malloc_trim(size_t pad);
+
+/* ---- statistics -------------------------------------------------------- */
+typedef struct cairn_stats {
+    uint64_t malloc_calls;     /* every successful allocation (any entry)  */
+    uint64_t free_calls;       /* every free of a non-NULL pointer         */
+    uint64_t realloc_calls;
+    uint64_t live_blocks;      /* allocations not yet freed                */
+    uint64_t live_bytes;       /* usable bytes of live small/large/huge    */
+    uint64_t small_live_blocks, large_live_blocks, huge_live_blocks;
+    uint64_t mapped_bytes;     /* address space held from the OS now       */
+    uint64_t peak_mapped_bytes;    /* high-water mark of mapped_bytes      */
+    uint64_t resident_bytes;   /* process RSS now (/proc/self/statm)       */
+    uint64_t mmap_calls, munmap_calls, purge_calls;
+    uint64_t purged_bytes;     /* total bytes returned with madvise        */
+    uint64_t segments;         /* 4 MiB segments held (small + large)      */
+    uint64_t huge_mappings;
+    uint64_t heaps, abandoned_heaps;
+    uint64_t peak_rss_bytes;   /* from getrusage(RUSAGE_SELF)              */
+} cairn_stats_t;
+
+/* Fills *out with a snapshot. Counters of other threads are read without
+ * stopping them, so a snapshot taken while threads run is approximate. */
+void cairn_stats_get(cairn_stats_t *out);
+/* Human-readable report (what CAIRN_STATS=1 prints at exit). */
+void cairn_stats_print(FILE *f);
+/* The options in force, one per line (CAIRN_VERBOSE=1 prints them at start). */
+void cairn_options_print(FILE *f);
+
+/* ---- testing and teaching hooks --------------------------------------- */
+/* Size classes: cairn_size_class(size) is the class index serving `size`
+ * (or -1 when size is above the largest class); cairn_class_size(i) is the
+ * block size of class i; classes are numbered 0 .. cairn_class_count()-1. */
+int    cairn_class_count(void);
+size_t cairn_class_size(int cls);
+int    cairn_size_class(size_t size);
+size_t cairn_small_max(void);   /* largest size served by size classes   */
+size_t cairn_large_max(void);   /* largest size served by the large heap */
+
+/* Whole-heap invariant checker: walks every heap, page, segment and large
+ * block it can reach and checks their invariants (counts, list links,
+ * bitmaps, boundary tags, no overlap). Returns the number of problems found
+ * (0 = consistent) and, when `report` is non-NULL, describes each there.
+ * Safe to call while other threads run; it locks what it reads and treats
+ * the lock-free parts conservatively. */
+int cairn_check_heap(FILE *report);
+
+/* Fault injection on the OS layer: after `after` more successful requests
+ * for new memory from the kernel (mmap/mremap growth), every further request
+ * fails as if the kernel said ENOMEM, until cairn_test_os_fail(-1) turns
+ * failure off. cairn_test_os_fail(0) makes the very next request fail. */
+void cairn_test_os_fail(long after);
+
+/* Return the calling thread's heap to the pool as if the thread had exited
+ * (its live blocks stay valid and can be freed from anywhere). The next
+ * allocation on this thread takes a heap from the pool again. */
+void cairn_thread_done(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* CAIRN_H */

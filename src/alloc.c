@@ -1,0 +1,145 @@
+/* The cairn_* entry points: routing by size and alignment to the small
+ * classes (fastpath.h), the large TLSF arenas (large.c) or direct mappings
+ * (huge.c), with glibc's rules for errors, zero sizes and overflow. */
+#include "fastpath.h"
+#include "cairn.h"
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Requests larger than this can never succeed: glibc's limit. */
+#define MAX_REQUEST ((size_t)PTRDIFF_MAX)
+
+NOINLINE void *malloc_big(size_t size) {
+    if (unlikely(size > MAX_REQUEST)) { errno = ENOMEM; return NULL; }
+    if (size <= LARGE_MAX) {
+        heap_t *h = heap_for_thread();
+        return h ? large_alloc(h->arena, size, MIN_ALIGN) : NULL;
+    }
+    cairn_init();
+    return huge_alloc(size, MIN_ALIGN);
+}
+
+/* NULL; a large or huge block; or a pointer cairn does not own. errno is
+ * kept: free must not change it. */
+NOINLINE void free_slow(void *p) {
+    if (!p) return;
+    int saved = errno;
+    void *hdr = segmap_header(p);
+    if (!hdr) {
+        unsigned m = segmap_get((uintptr_t)p);
+        cairn_fatal(m == MAP_FREED_HUGE ? "double free of" : "invalid free of", p);
+    }
+    switch (*(const uint8_t *)hdr) {
+    case SEG_LARGE: large_free(p, hdr); break;
+    case SEG_HUGE: huge_free(p, hdr); break;
+    default: cairn_fatal("invalid free of", p);
+    }
+    errno = saved;
+}
+
+API void *cairn_malloc(size_t size) { return fast_malloc(size); }
+API void cairn_free(void *p) { fast_free(p); }
+API void cairn_free_sized(void *p, size_t size) { (void)size; fast_free(p); }
+API void cairn_free_aligned_sized(void *p, size_t alignment, size_t size) {
+    (void)alignment; (void)size;
+    fast_free(p);
+}
+
+API void *cairn_calloc(size_t n, size_t size) {
+    size_t total;
+    if (unlikely(__builtin_mul_overflow(n, size, &total))) { errno = ENOMEM; return NULL; }
+    void *p = fast_malloc(total);
+    /* Huge blocks are fresh mappings, zero already. */
+    if (likely(p != NULL) && total <= LARGE_MAX) memset(p, 0, total);
+    return p;
+}
+
+/* align: a power of two. Small classes whose size is a multiple of the
+ * alignment give aligned blocks for free (pages are 64 KiB aligned); the
+ * large heap splits off an aligned block; above that, a direct mapping. */
+void *alloc_aligned(size_t size, size_t align) {
+    if (align <= MIN_ALIGN) return fast_malloc(size);
+    if (unlikely(size > MAX_REQUEST)) { errno = ENOMEM; return NULL; }
+    int cls = size_class_aligned(size, align);
+    if (cls >= 0) return small_alloc((unsigned)cls);
+    if (size + align <= LARGE_MAX) {
+        heap_t *h = heap_for_thread();
+        return h ? large_alloc(h->arena, size, align) : NULL;
+    }
+    cairn_init();
+    return huge_alloc(size, align);
+}
+
+/* glibc's memalign: alignments below 16 mean 16, others round up to a
+ * power of two; absurd ones fail with EINVAL. */
+API void *cairn_memalign(size_t alignment, size_t size) {
+    if (alignment > MAX_REQUEST / 2 + 1) { errno = EINVAL; return NULL; }
+    if (!is_pow2(alignment)) {
+        size_t a = MIN_ALIGN;
+        while (a < alignment) a <<= 1;
+        alignment = a;
+    }
+    return alloc_aligned(size, alignment);
+}
+
+API void *cairn_aligned_alloc(size_t alignment, size_t size) {
+    return cairn_memalign(alignment, size);
+}
+
+API int cairn_posix_memalign(void **out, size_t alignment, size_t size) {
+    if (alignment % sizeof(void *) != 0 || !is_pow2(alignment)) return EINVAL;
+    int saved = errno;
+    void *p = alloc_aligned(size, alignment);
+    errno = saved;
+    if (!p) return ENOMEM;
+    *out = p;
+    return 0;
+}
+
+API void *cairn_valloc(size_t size) {
+    return alloc_aligned(size, (size_t)sysconf(_SC_PAGESIZE));
+}
+
+API void *cairn_pvalloc(size_t size) {
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    if (size > MAX_REQUEST) { errno = ENOMEM; return NULL; }
+    return alloc_aligned(align_up(size ? size : 1, page), page);
+}
+
+/* Usable size of a live block; 0 for NULL. */
+size_t usable_size(const void *p) {
+    if (!p) return 0;
+    void *hdr = segmap_header(p);
+    if (!hdr) cairn_fatal("malloc_usable_size of invalid pointer", p);
+    switch (*(const uint8_t *)hdr) {
+    case SEG_SMALL: {
+        const small_seg_t *s = hdr;
+        return s->pages[((uintptr_t)p >> PAGE_SHIFT) & (PAGES_PER_SEG - 1)].block_size;
+    }
+    case SEG_LARGE: return large_usable(p, hdr);
+    case SEG_HUGE: return huge_usable(p, hdr);
+    default: cairn_fatal("malloc_usable_size of invalid pointer", p);
+    }
+}
+
+API size_t cairn_malloc_usable_size(void *p) { return usable_size(p); }
+
+/* Give back everything that can go: empty pages and segments of this
+ * thread's heap and of pooled heaps, free large blocks, cached segments.
+ * Returns 1 when memory went back to the kernel, like glibc. */
+API int cairn_malloc_trim(size_t pad) {
+    (void)pad;
+    uint64_t m0, pk, nm, nu, np0, pb0, np1, pb1, m1;
+    os_counters(&m0, &pk, &nm, &nu, &np0, &pb0);
+    heap_t *h = cairn_tl_heap;
+    if (h != &cairn_empty_heap) {
+        heap_collect_all(h, true);
+        heap_purge(h, true);
+    }
+    heaps_reclaim_pooled();
+    arenas_purge(true);
+    seg_cache_purge(true);
+    os_counters(&m1, &pk, &nm, &nu, &np1, &pb1);
+    return (m1 < m0 || pb1 > pb0) ? 1 : 0;
+}

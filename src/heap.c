@@ -1,0 +1,100 @@
+/* Thread heaps. Each thread allocates from its own heap; a thread that
+ * exits puts its heap (with all its pages and live blocks) in a pool, and
+ * the next thread that needs a heap adopts it, so programs that run many
+ * short threads reuse the same memory. Heap structures are never freed:
+ * remote frees may touch a heap's full_dirty flag at any time. */
+#include "internal.h"
+#include "cairn.h"
+#include <errno.h>
+
+page_t cairn_empty_page;                       /* never has a free block */
+heap_t cairn_empty_heap = { .cur = { [0 ... NCLASSES - 1] = &cairn_empty_page } };
+__thread heap_t *cairn_tl_heap = &cairn_empty_heap;
+
+static pthread_mutex_t heap_lock = PTHREAD_MUTEX_INITIALIZER;
+static heap_t *all_heaps;                      /* every heap ever made   */
+static heap_t *pool;                           /* heaps without a thread */
+static unsigned heap_count;
+static pthread_key_t exit_key;
+static bool key_made;
+static char *meta_next, *meta_end;             /* bump region for heaps  */
+
+void heaps_lock(void) { pthread_mutex_lock(&heap_lock); }
+void heaps_unlock(void) { pthread_mutex_unlock(&heap_lock); }
+heap_t *heaps_first(void) { return all_heaps; }
+
+static void on_thread_exit(void *h) { heap_thread_exit(h); }
+
+/* A zeroed heap from the metadata region (heap lock held). */
+static heap_t *heap_new(void) {
+    size_t sz = align_up(sizeof(heap_t), 64);
+    if (meta_next + sz > meta_end) {
+        char *m = os_map(64 * 1024);
+        if (!m) return NULL;
+        meta_next = m;
+        meta_end = m + 64 * 1024;
+    }
+    heap_t *h = (heap_t *)meta_next;
+    meta_next += sz;
+    for (unsigned c = 0; c < NCLASSES; c++) h->cur[c] = &cairn_empty_page;
+    h->index = heap_count++;
+    h->arena = arena_for(h);
+    h->next_all = all_heaps;
+    all_heaps = h;
+    return h;
+}
+
+/* The calling thread's heap, taking one from the pool or making one. */
+heap_t *heap_for_thread(void) {
+    heap_t *h = cairn_tl_heap;
+    if (h != &cairn_empty_heap) return h;
+    cairn_init();
+    pthread_mutex_lock(&heap_lock);
+    if (!key_made) key_made = pthread_key_create(&exit_key, on_thread_exit) == 0;
+    if ((h = pool) != NULL) pool = h->next_pool;
+    else h = heap_new();
+    if (h) h->state = HEAP_ACTIVE;
+    pthread_mutex_unlock(&heap_lock);
+    if (!h) { errno = ENOMEM; return NULL; }
+    cairn_tl_heap = h;
+    if (key_made) pthread_setspecific(exit_key, h);
+    return h;
+}
+
+/* The thread is done with h: tidy it and put it in the pool. */
+void heap_thread_exit(heap_t *h) {
+    if (!h || h != cairn_tl_heap) return;
+    heap_collect_all(h, true);
+    cairn_tl_heap = &cairn_empty_heap;
+    pthread_mutex_lock(&heap_lock);
+    h->state = HEAP_POOLED;
+    h->next_pool = pool;
+    pool = h;
+    pthread_mutex_unlock(&heap_lock);
+}
+
+API void cairn_thread_done(void) {
+    heap_t *h = cairn_tl_heap;
+    if (h == &cairn_empty_heap) return;
+    heap_thread_exit(h);
+    if (key_made) pthread_setspecific(exit_key, NULL);
+}
+
+/* Return what pooled heaps no longer use (malloc_trim). */
+void heaps_reclaim_pooled(void) {
+    pthread_mutex_lock(&heap_lock);
+    for (heap_t *h = pool; h; h = h->next_pool) {
+        heap_collect_all(h, true);
+        heap_purge(h, true);
+    }
+    pthread_mutex_unlock(&heap_lock);
+}
+
+/* In a fork child only the forking thread exists. Heaps of other threads
+ * may have been caught mid-update, so they are never adopted: their blocks
+ * can still be freed (remotely), their free memory is simply not reused. */
+void heaps_after_fork_child(void) {
+    pthread_mutex_init(&heap_lock, NULL);
+    for (heap_t *h = all_heaps; h; h = h->next_all)
+        if (h->state == HEAP_ACTIVE && h != cairn_tl_heap) h->state = HEAP_ORPHAN;
+}

@@ -1,0 +1,52 @@
+/* Process initialisation. cairn_init() runs on the first allocation of the
+ * process, which may come before any constructor (from the dynamic loader
+ * or libc start-up), so it allocates nothing and calls nothing that might. */
+#include "internal.h"
+#include "cairn.h"
+#include <sys/auxv.h>
+#include <time.h>
+#include <string.h>
+
+uintptr_t cairn_key;
+static _Atomic int init_state;           /* 0 no, 1 running, 2 done */
+
+uint64_t clock_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* The cookie secret comes from the kernel's AT_RANDOM bytes: no syscall,
+ * no allocation, different in every process. */
+static void key_init(void) {
+    uintptr_t k = 0;
+    const void *rnd = (const void *)getauxval(AT_RANDOM);
+    if (rnd) memcpy(&k, rnd, sizeof k);
+    k ^= (uintptr_t)&k * 0x9E3779B97F4A7C15ull;   /* mix in ASLR if absent */
+    cairn_key = k | 1;
+}
+
+void cairn_init(void) {
+    int s = atomic_load_explicit(&init_state, memory_order_acquire);
+    if (likely(s == 2)) return;
+    s = 0;
+    if (atomic_compare_exchange_strong(&init_state, &s, 1)) {
+        key_init();
+        options_init();
+        arenas_init();
+        atomic_store_explicit(&init_state, 2, memory_order_release);
+        return;
+    }
+    while (atomic_load_explicit(&init_state, memory_order_acquire) != 2) {}
+}
+
+/* Work that may allocate is done in a constructor, once libc is up. */
+__attribute__((constructor)) static void cairn_constructor(void) {
+    cairn_init();
+    fork_handlers_install();
+    if (cairn_opt.verbose) cairn_options_print(stderr);
+}
+
+__attribute__((destructor)) static void cairn_destructor(void) {
+    if (cairn_opt.stats) stats_at_exit();
+}

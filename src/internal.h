@@ -1,0 +1,156 @@
+/* cairn cross-file functions and the few process-wide globals.
+ * Everything here has hidden visibility (see the Makefile). */
+#ifndef CAIRN_INTERNAL_H
+#define CAIRN_INTERNAL_H
+
+#include "types.h"
+#include <stdio.h>
+
+#define likely(x)   __builtin_expect(!!(x), 1)
+#define unlikely(x) __builtin_expect(!!(x), 0)
+#define API         __attribute__((visibility("default")))
+#define NOINLINE    __attribute__((noinline))
+
+#ifdef CAIRN_DEBUG
+#define cairn_assert(c) ((c) ? (void)0 : cairn_assert_fail(#c, __FILE__, __LINE__))
+#else
+#define cairn_assert(c) ((void)0)
+#endif
+
+static inline size_t align_up(size_t n, size_t a) { return (n + a - 1) & ~(a - 1); }
+static inline bool is_pow2(size_t n) { return n && !(n & (n - 1)); }
+
+/* ---- options.c: every CAIRN_* variable, parsed once ------------------ */
+typedef struct options {
+    bool stats;                  /* CAIRN_STATS: report at exit          */
+    bool verbose;                /* CAIRN_VERBOSE: print options at start */
+    long purge_delay_ms;         /* CAIRN_PURGE_DELAY                    */
+    unsigned arenas;             /* CAIRN_ARENAS                         */
+} options_t;
+extern options_t cairn_opt;
+void options_init(void);
+
+/* ---- init.c ------------------------------------------------------------ */
+extern uintptr_t cairn_key;          /* secret for free-block cookies     */
+void cairn_init(void);               /* idempotent, thread-safe, no malloc */
+uint64_t clock_ms(void);
+
+/* ---- error.c: misuse reports and internal assertion failures ---------- */
+__attribute__((noreturn)) void cairn_fatal(const char *what, const void *p);
+__attribute__((noreturn)) void cairn_assert_fail(const char *c, const char *f, int l);
+void cairn_warn(const char *msg, const char *detail);
+/* Write helpers that never allocate (usable in any state). */
+size_t fmt_u64(char *buf, uint64_t v);
+size_t fmt_hex(char *buf, uintptr_t v);
+
+/* ---- os.c: the only file that talks to the kernel about memory ------- */
+void *os_map(size_t size);
+void *os_map_aligned(size_t size, size_t align, size_t offset);
+void  os_unmap(void *p, size_t size);
+void  os_purge(void *p, size_t size);
+bool  os_remap_inplace(void *p, size_t old_size, size_t new_size);
+void *os_remap_aligned(void *p, size_t old_size, size_t new_size, size_t align);
+void  os_counters(uint64_t *mapped, uint64_t *peak, uint64_t *nmmap,
+                  uint64_t *nmunmap, uint64_t *npurge, uint64_t *purged);
+uint64_t os_resident_bytes(void);
+
+/* ---- segmap.c: which 4 MiB chunks hold a cairn header ----------------- */
+extern _Atomic uint8_t cairn_segmap[(size_t)1 << (ADDR_BITS - SEG_SHIFT)];
+static inline unsigned segmap_get(uintptr_t a) {
+    if (unlikely(a >> ADDR_BITS)) return MAP_NONE;
+    return atomic_load_explicit(&cairn_segmap[a >> SEG_SHIFT], memory_order_relaxed);
+}
+void segmap_set(uintptr_t a, unsigned v);
+/* The header governing p, or NULL when p is in no cairn chunk. */
+void *segmap_header(const void *p);
+
+/* ---- sizeclass.c / inline --------------------------------------------- */
+extern const uint8_t cairn_class_of_tiny[65];
+extern const uint32_t cairn_class_size_tab[NCLASSES];
+static inline unsigned size_class(size_t size) {
+    if (likely(size <= 1024)) return cairn_class_of_tiny[(size + 15) >> 4];
+    unsigned b = 63u - (unsigned)__builtin_clzl(size - 1);  /* size-1 >= 1024: b >= 10 */
+    return 8u + (b - 7u) * 4u + (unsigned)(((size - 1) >> (b - 2)) & 3u);
+}
+/* Smallest class whose size is a multiple of align and >= size, or -1. */
+int size_class_aligned(size_t size, size_t align);
+
+/* ---- segment.c: small segments and their pages ------------------------- */
+page_t *page_alloc(heap_t *h, unsigned cls);
+void    page_release(heap_t *h, page_t *pg);
+void    heap_purge(heap_t *h, bool force);
+void   *seg_cache_take(void);                 /* 4 MiB aligned, or NULL   */
+void    seg_cache_put(void *seg);
+void    seg_cache_purge(bool force);
+void    seg_cache_lock(void);
+void    seg_cache_unlock(void);
+void    seg_cache_reinit_child(void);
+static inline small_seg_t *page_segment(const page_t *pg) {
+    return (small_seg_t *)((uintptr_t)pg & ~(uintptr_t)SEG_MASK);
+}
+static inline uintptr_t page_start(const page_t *pg) {
+    small_seg_t *s = page_segment(pg);
+    return (uintptr_t)s + ((size_t)(pg - s->pages) << PAGE_SHIFT);
+}
+
+/* ---- page.c: free lists of one page ------------------------------------ */
+void     page_init(page_t *pg, heap_t *h, unsigned cls);
+bool     page_extend(page_t *pg);
+uint32_t page_collect(page_t *pg);            /* returns blocks gathered  */
+void    *small_refill(heap_t *h, unsigned cls);
+void     small_free_slow(page_t *pg, block_t *b, bool local);
+void     heap_collect_all(heap_t *h, bool release_empty);
+void     heap_rescan_full(heap_t *h);
+void     small_free_remote(page_t *pg, block_t *b);
+
+/* ---- heap.c: thread heaps --------------------------------------------- */
+extern heap_t cairn_empty_heap;
+extern page_t cairn_empty_page;
+extern __thread heap_t *cairn_tl_heap;
+heap_t *heap_for_thread(void);                /* acquires one if needed   */
+void    heap_thread_exit(heap_t *h);
+void    heaps_lock(void);
+void    heaps_unlock(void);
+void    heaps_after_fork_child(void);
+heap_t *heaps_first(void);                    /* heap lock held           */
+void    heaps_reclaim_pooled(void);
+
+/* ---- large.c: TLSF arenas ------------------------------------------------ */
+void   arenas_init(void);
+arena_t *arena_for(heap_t *h);
+void  *large_alloc(arena_t *a, size_t size, size_t align);
+void   large_free(void *p, large_seg_t *s);
+size_t large_usable(const void *p, large_seg_t *s);
+bool   large_resize_inplace(void *p, large_seg_t *s, size_t size);
+void   arenas_purge(bool force);
+void   arenas_lock_all(void);
+void   arenas_unlock_all(void);
+void   arenas_reinit_child(void);
+int    arenas_check(FILE *report);
+void   arenas_stats(uint64_t *nalloc, uint64_t *nfree, uint64_t *live, uint64_t *segs);
+unsigned arenas_count(void);
+
+/* ---- huge.c: direct mappings ---------------------------------------------- */
+void  *huge_alloc(size_t size, size_t align);
+void   huge_free(void *p, huge_hdr_t *h);
+size_t huge_usable(const void *p, const huge_hdr_t *h);
+void  *huge_realloc(void *p, huge_hdr_t *h, size_t size);
+void   huge_lock(void);
+void   huge_unlock(void);
+void   huge_reinit_child(void);
+int    huge_check(FILE *report);
+void   huge_stats(uint64_t *nalloc, uint64_t *nfree, uint64_t *live, uint64_t *count);
+
+/* ---- alloc.c: entry points shared by the API layer ---------------------- */
+void  *alloc_aligned(size_t size, size_t align);
+size_t usable_size(const void *p);
+
+/* ---- stats.c / check.c ---------------------------------------------------- */
+extern _Atomic uint64_t cairn_orphan_frees, cairn_orphan_bytes;
+void stats_at_exit(void);
+int  check_small_heap(heap_t *h, FILE *report);
+
+/* ---- fork.c ---------------------------------------------------------------- */
+void fork_handlers_install(void);
+
+#endif

@@ -1,0 +1,137 @@
+/* The OS layer: the only file that asks the kernel for memory or gives it
+ * back. Every function states what it promises. A test hook
+ * (cairn_test_os_fail) makes requests for new memory fail, so the
+ * out-of-memory paths of every caller can be exercised. */
+#include "internal.h"
+#include "cairn.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+static _Atomic long fail_after = -1;     /* -1: never fail */
+static _Atomic uint64_t mapped, peak, n_mmap, n_munmap, n_purge, purged;
+
+API void cairn_test_os_fail(long after) { atomic_store(&fail_after, after); }
+
+/* True when the fault hook says this request must fail. */
+static bool injected_failure(void) {
+    long n = atomic_load_explicit(&fail_after, memory_order_relaxed);
+    while (n >= 0) {
+        if (n == 0) return true;
+        if (atomic_compare_exchange_weak(&fail_after, &n, n - 1)) return false;
+    }
+    return false;
+}
+
+static void account_map(size_t size) {
+    uint64_t now = atomic_fetch_add_explicit(&mapped, size, memory_order_relaxed) + size;
+    uint64_t p = atomic_load_explicit(&peak, memory_order_relaxed);
+    while (now > p && !atomic_compare_exchange_weak(&peak, &p, now)) {}
+    atomic_fetch_add_explicit(&n_mmap, 1, memory_order_relaxed);
+}
+
+/* Raw mapping without the fault hook (used after the hook said yes). */
+static void *map_raw(size_t size) {
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+/* Promise: `size` (a multiple of 4 KiB) zeroed, readable and writable bytes,
+ * page aligned, or NULL with errno ENOMEM. */
+void *os_map(size_t size) {
+    if (injected_failure()) { errno = ENOMEM; return NULL; }
+    void *p = map_raw(size);
+    if (!p) { errno = ENOMEM; return NULL; }
+    account_map(size);
+    return p;
+}
+
+/* Promise: `size` zeroed bytes at an address x with (x + offset) % align
+ * == 0 (align a power of two >= 4 KiB, offset a multiple of 4 KiB), holding
+ * no more address space than that; or NULL with errno ENOMEM. */
+void *os_map_aligned(size_t size, size_t align, size_t offset) {
+    if (injected_failure()) { errno = ENOMEM; return NULL; }
+    if (size + align < size) { errno = ENOMEM; return NULL; }
+    char *raw = map_raw(size + align);
+    if (!raw) { errno = ENOMEM; return NULL; }
+    uintptr_t x = align_up((uintptr_t)raw + offset, align) - offset;
+    if (x < (uintptr_t)raw) x += align;
+    size_t front = x - (uintptr_t)raw, back = align - front;
+    if (front) munmap(raw, front);
+    if (back) munmap((char *)x + size, back);
+    account_map(size);
+    return (void *)x;
+}
+
+/* Promise: the range is unmapped; never fails for ranges from this file. */
+void os_unmap(void *p, size_t size) {
+    munmap(p, size);
+    atomic_fetch_sub_explicit(&mapped, size, memory_order_relaxed);
+    atomic_fetch_add_explicit(&n_munmap, 1, memory_order_relaxed);
+}
+
+/* Promise: the range stays mapped and reads back as zeros; its physical
+ * pages go back to the kernel now (MADV_DONTNEED), so RSS drops at once. */
+void os_purge(void *p, size_t size) {
+    if (!size) return;
+    madvise(p, size, MADV_DONTNEED);
+    atomic_fetch_add_explicit(&n_purge, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&purged, size, memory_order_relaxed);
+}
+
+static void account_resize(size_t old_size, size_t new_size) {
+    if (new_size >= old_size) account_map(new_size - old_size);
+    else atomic_fetch_sub_explicit(&mapped, old_size - new_size, memory_order_relaxed);
+}
+
+/* Promise: the mapping at p now spans new_size bytes at the same address
+ * (contents kept, growth zeroed), or false and nothing changed. */
+bool os_remap_inplace(void *p, size_t old_size, size_t new_size) {
+    if (new_size > old_size && injected_failure()) return false;
+    if (mremap(p, old_size, new_size, 0) == MAP_FAILED) return false;
+    account_resize(old_size, new_size);
+    return true;
+}
+
+/* Promise: the mapping at p moved (pages moved, not copied) to a new
+ * address x with x % align == 0, spanning new_size bytes; or NULL, errno
+ * ENOMEM, and the old mapping untouched. */
+void *os_remap_aligned(void *p, size_t old_size, size_t new_size, size_t align) {
+    if (injected_failure()) { errno = ENOMEM; return NULL; }
+    char *raw = map_raw(new_size + align);
+    if (!raw) { errno = ENOMEM; return NULL; }
+    uintptr_t x = align_up((uintptr_t)raw, align);
+    size_t front = x - (uintptr_t)raw, back = align - front;
+    if (front) munmap(raw, front);
+    if (back) munmap((char *)x + new_size, back);
+    void *q = mremap(p, old_size, new_size, MREMAP_MAYMOVE | MREMAP_FIXED, (void *)x);
+    if (q == MAP_FAILED) { munmap((void *)x, new_size); errno = ENOMEM; return NULL; }
+    account_resize(old_size, new_size);
+    return q;
+}
+
+void os_counters(uint64_t *m, uint64_t *pk, uint64_t *nm, uint64_t *nu,
+                 uint64_t *np, uint64_t *pb) {
+    *m = atomic_load(&mapped); *pk = atomic_load(&peak);
+    *nm = atomic_load(&n_mmap); *nu = atomic_load(&n_munmap);
+    *np = atomic_load(&n_purge); *pb = atomic_load(&purged);
+}
+
+/* Resident set size from /proc/self/statm, read without allocating. */
+uint64_t os_resident_bytes(void) {
+    int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return 0;
+    char buf[128];
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0) return 0;
+    buf[n] = 0;
+    const char *s = buf;
+    while (*s && *s != ' ') s++;
+    uint64_t pages = 0;
+    while (*s == ' ') s++;
+    while (*s >= '0' && *s <= '9') pages = pages * 10 + (uint64_t)(*s++ - '0');
+    return pages * (uint64_t)sysconf(_SC_PAGESIZE);
+}

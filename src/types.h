@@ -1,0 +1,175 @@
+/* cairn internal types. Each field says who may touch it and what holds.
+ *
+ * Address space is carved into segments of SEG_SIZE bytes aligned to
+ * SEG_SIZE, so any pointer finds its segment header by masking. The segment
+ * map (segmap.c) says which 4 MiB chunks hold a cairn header, so a pointer
+ * cairn never returned is recognised before its "header" is read.
+ */
+#ifndef CAIRN_TYPES_H
+#define CAIRN_TYPES_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- geometry ---------------------------------------------------------- */
+#define SEG_SHIFT      22                      /* 4 MiB segments           */
+#define SEG_SIZE       ((size_t)1 << SEG_SHIFT)
+#define SEG_MASK       (SEG_SIZE - 1)
+#define PAGE_SHIFT     16                      /* 64 KiB small pages       */
+#define PAGE_SIZE_     ((size_t)1 << PAGE_SHIFT)
+#define PAGES_PER_SEG  (SEG_SIZE / PAGE_SIZE_) /* 64; page 0 = header      */
+#define OS_PAGE        4096u
+#define ADDR_BITS      47                      /* user space on x86-64     */
+
+#define SMALL_MAX      16384u                  /* largest size class       */
+#define NCLASSES       36                      /* 16..128 step 16, then 4/doubling */
+#define LARGE_MAX      ((size_t)2 << 20)       /* above: direct mappings   */
+#define MIN_ALIGN      16u
+#define TF_FULL        ((uintptr_t)1)
+
+/* Segment map values: what the 4 MiB chunk of an address holds. */
+enum { MAP_NONE = 0, MAP_HEADER = 1, MAP_HEADER_BEFORE = 2, MAP_FREED_HUGE = 3 };
+
+enum seg_kind { SEG_SMALL = 0x5A, SEG_LARGE = 0x1A, SEG_HUGE = 0x4B };
+
+/* ---- small blocks ------------------------------------------------------ */
+/* A free small block. `cookie` == cairn_key ^ address while the block is
+ * free; malloc clears it, so a second free of the same block sees it set. */
+typedef struct block {
+    struct block *next;
+    uintptr_t cookie;
+} block_t;
+
+struct heap;
+
+/* One 64 KiB page of a small segment, holding blocks of one class.
+ * Invariant (owner's view, between calls):
+ *   count(free) + count(local_free) + used == capacity <= reserved
+ * where `used` still counts blocks sitting in thread_free until collected.
+ * A page not in use has capacity == 0 and block_size == 0, so no pointer
+ * into it passes the free-time block check. */
+typedef struct page {
+    block_t *free;                   /* owner: next blocks to hand out     */
+    block_t *local_free;             /* owner: freed by owner, not yet reused */
+    /* Blocks freed by other threads: any thread pushes, the owner takes
+     * all. Bit 0 (TF_FULL) is set by the owner while the page sits on the
+     * full list; a remote free that sees it raises heap->full_dirty, so
+     * the owner rescans its full pages. Keeping the flag in this word makes
+     * "push" and "was it full?" one atomic step: the pusher never reads the
+     * page again after its block went in (the page may be recycled then). */
+    _Atomic(uintptr_t) thread_free;
+    struct heap *heap;               /* owner heap; fixed while in use     */
+    uint32_t used;                   /* owner: blocks out (see invariant)  */
+    uint32_t capacity;               /* owner: blocks carved so far        */
+    uint32_t reserved;               /* blocks that fit in the page        */
+    uint32_t block_size;             /* 0 when the page is not in use      */
+    uint32_t recip;                  /* ceil(2^32 / block_size): exact div */
+    uint8_t cls;
+    uint8_t in_use;
+    uint8_t in_full;                 /* owner: on the full list            */
+    struct page *next, *prev;        /* owner: in avail[cls] or full list  */
+    uint64_t freed_at;               /* ms clock when freed (dirty pages)  */
+} page_t;
+
+/* A segment of small pages, owned by one heap. Header lives in page 0.
+ * Invariant: bit i of free_mask set <=> pages[i].in_use == 0 (i >= 1);
+ * dirty_mask is a subset of free_mask: freed pages not yet purged. */
+typedef struct small_seg {
+    uint8_t kind;                    /* SEG_SMALL                          */
+    struct heap *heap;               /* owner                              */
+    struct small_seg *next, *prev;   /* owner: heap's segment list         */
+    uint64_t free_mask;
+    uint64_t dirty_mask;
+    uint32_t used_pages;
+    page_t pages[PAGES_PER_SEG];
+} small_seg_t;
+
+/* ---- large blocks (TLSF) ------------------------------------------------ */
+#define FL_COUNT   26
+#define SL_LOG     4
+#define SL_COUNT   (1u << SL_LOG)
+#define LB_MIN     64u                     /* smallest large block (bytes) */
+#define LB_HDR     16u
+#define LB_MAGIC   ((size_t)0xCA1Bu << 48)
+#define LB_FREE    ((size_t)1)
+#define LB_DIRTY   ((size_t)2)             /* free and not purged          */
+#define LB_FLAGS   ((size_t)0xF)
+#define LB_SIZE_MASK (((size_t)1 << 48) - 16)
+
+/* Boundary-tag header of a large block: prev_size is the size of the block
+ * just before (0 for the first of a segment), size_flags = LB_MAGIC | size |
+ * flags, size counting the header. Adjacent free blocks never exist: they
+ * are merged at free time. The free-only fields overlay the payload. */
+typedef struct lblock {
+    size_t prev_size;
+    size_t size_flags;
+    struct lblock *next_free, *prev_free;   /* TLSF list of its class      */
+    struct lblock *next_dirty, *prev_dirty; /* arena dirty list (LB_DIRTY) */
+    uint64_t freed_at;
+} lblock_t;
+
+struct arena;
+
+typedef struct large_seg {
+    uint8_t kind;                    /* SEG_LARGE                          */
+    struct arena *arena;
+    struct large_seg *next, *prev;   /* arena's segment list (arena lock)  */
+    uint64_t pad[3];                 /* header is 48 bytes; blocks at 64   */
+} large_seg_t;
+#define LSEG_FIRST 64u
+
+/* A large-block arena: TLSF index over its segments' free blocks.
+ * Everything here is guarded by `lock`. */
+typedef struct arena {
+    pthread_mutex_t lock;
+    uint32_t fl_bitmap;
+    uint32_t sl_bitmap[FL_COUNT];
+    lblock_t *heads[FL_COUNT][SL_COUNT];
+    large_seg_t *segs;
+    lblock_t *dirty_head, *dirty_tail;     /* oldest first                */
+    uint64_t nalloc, nfree, live_bytes, nsegs;
+    uint64_t last_purge;                   /* ms clock                    */
+    unsigned index;
+} arena_t;
+
+/* ---- huge blocks ---------------------------------------------------------- */
+/* Header at the start of a direct mapping; the user block is at
+ * (char *)hdr + off. off < SEG_SIZE: map entry of the block says
+ * MAP_HEADER; off == SEG_SIZE: MAP_HEADER_BEFORE (alignment >= 4 MiB). */
+typedef struct huge_hdr {
+    uint8_t kind;                    /* SEG_HUGE                           */
+    size_t map_size;                 /* whole mapping, header included     */
+    size_t off;                      /* user pointer offset from header    */
+    size_t size;                     /* usable bytes                       */
+    struct huge_hdr *next, *prev;    /* global huge list (huge lock)       */
+} huge_hdr_t;
+
+/* ---- thread heaps ------------------------------------------------------- */
+enum heap_state { HEAP_EMPTY = 0, HEAP_ACTIVE, HEAP_POOLED, HEAP_ORPHAN };
+
+/* A thread's heap. Only its owner thread touches it, except `notify`
+ * (remote threads push pages) and the state fields (heap lock).
+ * cur[c] is never NULL: it points to a page with free blocks, or to the
+ * static empty page, so the malloc fast path needs no NULL test. */
+typedef struct heap {
+    page_t *cur[NCLASSES];
+    page_t *avail[NCLASSES];         /* pages of the class, may have room  */
+    page_t *full;                    /* pages with no room when last seen  */
+    _Atomic int full_dirty;          /* a full page got a remote free      */
+    small_seg_t *segs;               /* all small segments of this heap    */
+    /* Counters of this thread's operations (owner only; read racily by
+     * statistics). Frees count where they are done, local or remote. */
+    uint64_t nmalloc, nfree, nrealloc, bytes_alloc, bytes_free;
+    uint64_t last_purge;             /* ms clock                           */
+    uint32_t dirty_pages;            /* free pages awaiting purge          */
+    arena_t *arena;                  /* large blocks of this thread        */
+    int state;                       /* heap lock                          */
+    unsigned index;                  /* creation order; picks the arena    */
+    struct heap *next_all;           /* global heap list (heap lock)       */
+    struct heap *next_pool;          /* pool of heaps without a thread     */
+} heap_t;
+
+#endif

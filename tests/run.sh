@@ -1,0 +1,150 @@
+#!/bin/bash
+# run.sh BUILDDIR [FILTER]: run the cairn test suite.
+# Prints "PASS|FAIL name (seconds)" per test and ends with "N passed, N failed".
+# FILTER (an extended regex) selects tests by name. CAIRN_TEST_QUICK=1 shrinks
+# the stress sizes. Logs go to BUILDDIR/tests/logs/NAME.log.
+set -u
+B=${1:-build}
+FILTER=${2:-}
+T=$B/tests
+LIB=$B/libcairn.so
+LOGS=$T/logs
+mkdir -p "$LOGS"
+pass=0
+failn=0
+failed_names=()
+TIMEOUT_DEFAULT=${CAIRN_TEST_TIMEOUT:-240}
+
+# TSan needs a fixed address-space layout on some kernels.
+NOASLR=
+if setarch "$(uname -m)" -R true 2>/dev/null; then NOASLR="setarch $(uname -m) -R"; fi
+
+report() { # name status seconds log
+    local name=$1 st=$2 secs=$3 log=$4
+    if [ "$st" = PASS ]; then
+        pass=$((pass + 1))
+        printf 'PASS %-34s %6.2fs\n' "$name" "$secs"
+    else
+        failn=$((failn + 1))
+        failed_names+=("$name")
+        printf 'FAIL %-34s %6.2fs\n' "$name" "$secs"
+        sed -e 's/^/    | /' "$log" | tail -n 15
+    fi
+}
+
+elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
+
+selected() { [ -z "$FILTER" ] || [[ $1 =~ $FILTER ]]; }
+
+# t NAME TIMEOUT CMD...: pass when CMD exits 0
+t() {
+    local name=$1 to=$2; shift 2
+    selected "$name" || return 0
+    local log=$LOGS/$name.log s e rc
+    s=$EPOCHREALTIME
+    timeout -k 5 "$to" "$@" >"$log" 2>&1
+    rc=$?
+    e=$EPOCHREALTIME
+    [ $rc -eq 124 ] && echo "TIMEOUT after ${to}s" >>"$log"
+    [ $rc -ne 0 ] && echo "exit status $rc" >>"$log"
+    report "$name" "$([ $rc -eq 0 ] && echo PASS || echo FAIL)" "$(elapsed "$s" "$e")" "$log"
+}
+
+# abort NAME SUBSTRING CMD...: pass when CMD dies by SIGABRT and its stderr
+# contains SUBSTRING (a message line starting with "cairn: ").
+abort() {
+    local name=$1 want=$2; shift 2
+    selected "$name" || return 0
+    local log=$LOGS/$name.log s e rc st=PASS
+    s=$EPOCHREALTIME
+    # an inner shell reaps the aborted process, so any "Aborted" notice
+    # lands in the log and the status is 128+signal
+    sh -c 'ulimit -c 0; timeout -s KILL 30 "$@"; exit $?' sh "$@" >"$log" 2>&1
+    rc=$?
+    e=$EPOCHREALTIME
+    if [ $rc -ne $((128 + 6)) ]; then
+        echo "expected death by SIGABRT (status 134), got status $rc" >>"$log"; st=FAIL
+    fi
+    if ! grep -q "^cairn: .*$want" "$log"; then
+        echo "expected a stderr line 'cairn: ...$want'" >>"$log"; st=FAIL
+    fi
+    report "$name" "$st" "$(elapsed "$s" "$e")" "$log"
+}
+
+start=$(date +%s)
+Q=
+[ -n "${CAIRN_TEST_QUICK:-}" ] && [ "${CAIRN_TEST_QUICK}" != 0 ] && Q=1
+
+# ---- exported symbols ------------------------------------------------------
+t exports 30 bash -c '
+    syms=$(nm -D --defined-only "$1" | awk "{print \$3}" | sed "s/@.*//")
+    miss=0
+    for f in malloc free calloc realloc reallocarray memalign aligned_alloc posix_memalign \
+             valloc pvalloc malloc_usable_size free_sized free_aligned_sized malloc_trim; do
+        for n in $f cairn_$f; do
+            grep -qx "$n" <<<"$syms" || { echo "missing export: $n"; miss=1; }
+        done
+    done
+    for n in cairn_stats_get cairn_stats_print cairn_options_print cairn_class_count \
+             cairn_class_size cairn_size_class cairn_small_max cairn_large_max \
+             cairn_check_heap cairn_test_os_fail cairn_thread_done; do
+        grep -qx "$n" <<<"$syms" || { echo "missing export: $n"; miss=1; }
+    done
+    # README: glibc introspection is supported
+    for n in mallinfo2 malloc_stats malloc_info; do
+        grep -qx "$n" <<<"$syms" || { echo "missing export: $n"; miss=1; }
+    done
+    exit $miss' _ "$LIB"
+
+# ---- API conformance and size classes ----------------------------------------
+t api-standard      120 "$T/std/t_api"
+t api-prefixed      120 "$T/pfx/t_api"
+t sizeclass         60  "$T/std/t_sizeclass"
+t trim              120 "$T/std/t_trim"
+t purge-nodelay     120 env CAIRN_PURGE_DELAY=0 "$T/std/t_trim" nodelay
+t purge-delay       120 "$T/std/t_trim" delay
+
+# ---- stress ---------------------------------------------------------------
+t stress            300 "$T/std/t_stress"
+t stress-seed2      300 "$T/pfx/t_stress" "$([ -n "$Q" ] && echo 200000 || echo 1000000)" 987654321
+t remote-frees      300 "$T/std/t_remote"
+t short-threads     300 "$T/std/t_threads"
+t fork              240 "$T/std/t_fork"
+t faults            300 "$T/std/t_faults"
+t faults-prefixed   300 "$T/pfx/t_faults" 20
+
+# ---- misuse ---------------------------------------------------------------
+for c in double-free-small double-free-small-later double-free-large double-free-huge double-free-aligned; do
+    abort "misuse-$c" "double free of 0x" "$T/std/t_misuse" "$c"
+done
+for c in free-stack interior-small interior-large interior-huge interior-huge-16 foreign-mmap foreign-static; do
+    abort "misuse-$c" "invalid free of 0x" "$T/std/t_misuse" "$c"
+done
+for c in foreign-glibc foreign-glibc-large; do
+    abort "misuse-$c" "invalid free of 0x" "$T/pfx/t_misuse" "$c"
+done
+abort "misuse-prefixed-double-free" "double free of 0x" "$T/pfx/t_misuse" double-free-small
+
+# ---- sanitizers (allocator core + test in one executable) -------------------
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0:abort_on_error=0:halt_on_error=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1:report_signal_unsafe=0}
+t asan-api          240 "$T/asan/t_api"
+t asan-sizeclass    120 "$T/asan/t_sizeclass"
+t asan-stress       240 "$T/asan/t_stress" "$([ -n "$Q" ] && echo 100000 || echo 400000)" 4242
+t asan-faults       240 "$T/asan/t_faults" 12
+t asan-remote       240 "$T/asan/t_remote" 20000
+t tsan-remote       300 $NOASLR "$T/tsan/t_remote" "$([ -n "$Q" ] && echo 5000 || echo 20000)"
+t tsan-threads      300 $NOASLR "$T/tsan/t_threads" "$([ -n "$Q" ] && echo 200 || echo 600)"
+t tsan-stress       240 $NOASLR "$T/tsan/t_stress" 100000 77
+
+# ---- real programs under LD_PRELOAD -------------------------------------------
+for c in python sqlite gcc coreutils stats; do
+    t "preload-$c" 300 bash tests/t_programs.sh "$c" "$LIB" "$T/work/$c"
+done
+
+end=$(date +%s)
+echo "total time $((end - start))s"
+if [ $failn -gt 0 ]; then echo "failed: ${failed_names[*]}"; fi
+echo "$pass passed, $failn failed"
+[ $failn -eq 0 ]

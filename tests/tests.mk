@@ -1,0 +1,63 @@
+# tests/tests.mk: cairn test suite (included by the top-level Makefile).
+#   make test          build everything, run the whole suite (run.sh)
+#   make test-quick    same with CAIRN_TEST_QUICK=1 (smaller stress sizes)
+#   make test-asan     only the ASan+UBSan builds
+#   make test-tsan     only the TSan builds
+#   make test-build    build the test programs without running them
+#   make test TESTS=regex   run only tests whose name matches
+# Test programs are built four ways under build/tests/:
+#   std/   standard names, linked against build/libcairn.so
+#   pfx/   cairn_* names, linked with the core sources (no override layer;
+#          CAIRN_DEBUG=1 so internal asserts are on)
+#   asan/  like pfx/ with -fsanitize=address,undefined
+#   tsan/  like pfx/ with -fsanitize=thread
+TB          := $(BUILD)/tests
+TEST_CFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -O2 -g -pthread -Iinclude -Itests
+SAN_CC      ?= $(CC)
+SAN_CFLAGS  := $(CAIRN_CFLAGS) -Itests -O1 -g -pthread -fno-omit-frame-pointer \
+               -DCAIRN_DEBUG=1 -DCAIRN_PREFIXED
+TEST_HDRS   := tests/testutil.h include/cairn.h
+TESTS       ?=
+
+STD_TESTS  := t_api t_sizeclass t_trim t_stress t_remote t_threads t_fork t_faults t_misuse
+PFX_TESTS  := t_api t_stress t_faults t_misuse
+ASAN_TESTS := t_api t_sizeclass t_stress t_faults t_remote
+TSAN_TESTS := t_remote t_threads t_stress
+
+STD_BINS  := $(addprefix $(TB)/std/,$(STD_TESTS))
+PFX_BINS  := $(addprefix $(TB)/pfx/,$(PFX_TESTS))
+ASAN_BINS := $(addprefix $(TB)/asan/,$(ASAN_TESTS))
+TSAN_BINS := $(addprefix $(TB)/tsan/,$(TSAN_TESTS))
+PFX_OBJS  := $(patsubst src/%.c,$(TB)/pfx/obj/%.o,$(CAIRN_CORE_SRCS))
+
+.PHONY: test test-quick test-asan test-tsan test-build
+.SECONDARY: $(PFX_OBJS)
+test-build: $(BUILD)/libcairn.so $(STD_BINS) $(PFX_BINS) $(ASAN_BINS) $(TSAN_BINS)
+
+test: test-build
+	@bash tests/run.sh $(BUILD) '$(TESTS)'
+test-quick: test-build
+	@CAIRN_TEST_QUICK=1 bash tests/run.sh $(BUILD) '$(TESTS)'
+test-asan: $(ASAN_BINS)
+	@bash tests/run.sh $(BUILD) '^asan-'
+test-tsan: $(TSAN_BINS)
+	@bash tests/run.sh $(BUILD) '^tsan-'
+
+$(TB)/std/%: tests/%.c $(TEST_HDRS) $(BUILD)/libcairn.so
+	@mkdir -p $(@D)
+	$(CC) $(TEST_CFLAGS) $< -o $@ -L$(BUILD) -lcairn -Wl,-rpath,$(abspath $(BUILD)) $(LDLIBS)
+
+$(TB)/pfx/obj/%.o: src/%.c $(CAIRN_HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(CAIRN_CFLAGS) -O2 -g -DCAIRN_DEBUG=1 -c $< -o $@
+$(TB)/pfx/%: tests/%.c $(TEST_HDRS) $(PFX_OBJS)
+	@mkdir -p $(@D)
+	$(CC) $(TEST_CFLAGS) -DCAIRN_PREFIXED $< $(PFX_OBJS) -o $@ $(LDLIBS) -ldl
+
+$(TB)/asan/%: tests/%.c $(TEST_HDRS) $(CAIRN_CORE_SRCS) $(CAIRN_HDRS)
+	@mkdir -p $(@D)
+	$(SAN_CC) $(SAN_CFLAGS) -fsanitize=address,undefined -fno-sanitize-recover=all \
+		$< $(CAIRN_CORE_SRCS) -o $@ $(LDLIBS)
+$(TB)/tsan/%: tests/%.c $(TEST_HDRS) $(CAIRN_CORE_SRCS) $(CAIRN_HDRS)
+	@mkdir -p $(@D)
+	$(SAN_CC) $(SAN_CFLAGS) -fsanitize=thread $< $(CAIRN_CORE_SRCS) -o $@ $(LDLIBS)
