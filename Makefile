@@ -68,7 +68,8 @@ uninstall:
 	      $(DESTDIR)$(LIBDIR)/pkgconfig/cairn.pc $(DESTDIR)$(PREFIX)/bin/cairn-run
 
 # `make run`: a real allocation-heavy program under cairn, report at exit.
-CMD ?= python3 tools/demo_workload.py
+PYTHON ?= $(firstword $(wildcard /usr/bin/python3) python3)
+CMD ?= $(PYTHON) tools/demo_workload.py
 run: all
 	@echo "== running under cairn: $(CMD)"
 	LD_PRELOAD=$(abspath $(BUILD)/libcairn.so) CAIRN_STATS=1 PYTHONMALLOC=malloc $(CMD)

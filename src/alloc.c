@@ -17,7 +17,7 @@ NOINLINE void *malloc_big(size_t size) {
         return h ? large_alloc(h->arena, size, MIN_ALIGN) : NULL;
     }
     cairn_init();
-    return huge_alloc(size, MIN_ALIGN);
+    return huge_alloc(size, MIN_ALIGN, false);
 }
 
 /* NULL; a large or huge block; or a pointer cairn does not own. errno is
@@ -49,9 +49,13 @@ API void cairn_free_aligned_sized(void *p, size_t alignment, size_t size) {
 API void *cairn_calloc(size_t n, size_t size) {
     size_t total;
     if (unlikely(__builtin_mul_overflow(n, size, &total))) { errno = ENOMEM; return NULL; }
+    if (total > LARGE_MAX) {        /* fresh mappings are zero already */
+        if (total > MAX_REQUEST) { errno = ENOMEM; return NULL; }
+        cairn_init();
+        return huge_alloc(total, MIN_ALIGN, true);
+    }
     void *p = fast_malloc(total);
-    /* Huge blocks are fresh mappings, zero already. */
-    if (likely(p != NULL) && total <= LARGE_MAX) memset(p, 0, total);
+    if (likely(p != NULL)) memset(p, 0, total);
     return p;
 }
 
@@ -68,7 +72,7 @@ void *alloc_aligned(size_t size, size_t align) {
         return h ? large_alloc(h->arena, size, align) : NULL;
     }
     cairn_init();
-    return huge_alloc(size, align);
+    return huge_alloc(size, align, false);
 }
 
 /* glibc's memalign: alignments below 16 mean 16, others round up to a
@@ -140,6 +144,7 @@ API int cairn_malloc_trim(size_t pad) {
     heaps_reclaim_pooled();
     arenas_purge(true);
     seg_cache_purge(true);
+    huge_cache_flush(true);
     os_counters(&m1, &pk, &nm, &nu, &np1, &pb1);
     return (m1 < m0 || pb1 > pb0) ? 1 : 0;
 }

@@ -5,10 +5,21 @@
  * statistics and the heap checker; huge calls are rare and costly anyway. */
 #include "internal.h"
 #include <errno.h>
+#include <string.h>
 
 static pthread_mutex_t huge_mu = PTHREAD_MUTEX_INITIALIZER;
 static huge_hdr_t *huge_list;
 static uint64_t n_alloc, n_free, live, count;
+
+/* Freed mappings kept for reuse for CAIRN_PURGE_DELAY ms, so a program
+ * that frees and reallocates big buffers does not pay mmap, munmap and a
+ * page fault per page each time. Bounded in count and bytes. */
+#define CACHE_SLOTS 8
+#define CACHE_BYTES ((size_t)64 << 20)
+static struct { huge_hdr_t *h; uint64_t freed_at; } cache[CACHE_SLOTS];
+static unsigned cache_n;
+static size_t cache_bytes;
+static _Atomic unsigned cache_used;          /* cache_n, readable unlocked */
 
 void huge_lock(void) { pthread_mutex_lock(&huge_mu); }
 void huge_unlock(void) { pthread_mutex_unlock(&huge_mu); }
@@ -37,20 +48,88 @@ static void unlink_out(huge_hdr_t *h) {
 
 static unsigned map_kind(size_t off) { return off < SEG_SIZE ? MAP_HEADER : MAP_HEADER_BEFORE; }
 
+/* Unmap cached mappings older than the delay (all when forced). Called
+ * with huge_mu held; unmapping happens after the lock is dropped. */
+static unsigned cache_expire(uint64_t now, bool force, huge_hdr_t **out) {
+    unsigned keep = 0, n = 0;
+    for (unsigned i = 0; i < cache_n; i++) {
+        if (force || now - cache[i].freed_at >= (uint64_t)cairn_opt.purge_delay_ms) {
+            cache_bytes -= cache[i].h->map_size;
+            out[n++] = cache[i].h;
+        } else {
+            cache[keep++] = cache[i];
+        }
+    }
+    cache_n = keep;
+    atomic_store_explicit(&cache_used, keep, memory_order_relaxed);
+    return n;
+}
+
+void huge_cache_flush(bool force) {
+    huge_hdr_t *gone[CACHE_SLOTS];
+    if (!atomic_load_explicit(&cache_used, memory_order_relaxed)) return;
+    pthread_mutex_lock(&huge_mu);
+    unsigned n = cache_expire(clock_ms(), force, gone);
+    pthread_mutex_unlock(&huge_mu);
+    for (unsigned i = 0; i < n; i++) os_unmap(gone[i], gone[i]->map_size);
+}
+
+/* A cached mapping of `map_size` bytes (at most 25% more, trimmed), or NULL. */
+static huge_hdr_t *cache_take(size_t map_size) {
+    huge_hdr_t *h = NULL;
+    pthread_mutex_lock(&huge_mu);
+    for (unsigned i = 0; i < cache_n; i++) {
+        size_t have = cache[i].h->map_size;
+        if (have >= map_size && have - map_size <= map_size / 4) {
+            h = cache[i].h;
+            cache_bytes -= have;
+            cache[i] = cache[--cache_n];
+            atomic_store_explicit(&cache_used, cache_n, memory_order_relaxed);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&huge_mu);
+    if (h && h->map_size != map_size && os_remap_inplace(h, h->map_size, map_size))
+        h->map_size = map_size;
+    return h;
+}
+
+/* Keep h for reuse if it fits in the cache; false if the caller unmaps. */
+static bool cache_put(huge_hdr_t *h) {
+    huge_hdr_t *gone[CACHE_SLOTS];
+    bool kept = false;
+    uint64_t now = clock_ms();
+    pthread_mutex_lock(&huge_mu);
+    unsigned n = cache_expire(now, false, gone);
+    if (cairn_opt.purge_delay_ms > 0 && cache_n < CACHE_SLOTS &&
+        cache_bytes + h->map_size <= CACHE_BYTES) {
+        cache[cache_n].h = h;
+        cache[cache_n++].freed_at = now;
+        cache_bytes += h->map_size;
+        atomic_store_explicit(&cache_used, cache_n, memory_order_relaxed);
+        kept = true;
+    }
+    pthread_mutex_unlock(&huge_mu);
+    for (unsigned i = 0; i < n; i++) os_unmap(gone[i], gone[i]->map_size);
+    return kept;
+}
+
 /* The header sits at a 4 MiB boundary H, the block at H + off:
  * off = 4 KiB normally, off = align for alignments up to 2 MiB, and
  * off = 4 MiB for larger alignments (then H = block - 4 MiB). */
-void *huge_alloc(size_t size, size_t align) {
+void *huge_alloc(size_t size, size_t align, bool zero) {
     size_t off = align <= OS_PAGE ? OS_PAGE : align < SEG_SIZE ? align : SEG_SIZE;
     size_t psize = align_up(size, OS_PAGE);
     if (psize < size || psize + off < psize) { errno = ENOMEM; return NULL; }
-    huge_hdr_t *h = align > SEG_SIZE ? os_map_aligned(psize + off, align, off)
-                                     : os_map_aligned(psize + off, SEG_SIZE, 0);
+    huge_hdr_t *h = off == OS_PAGE ? cache_take(psize + off) : NULL;
+    if (h && zero) memset((char *)h + off, 0, h->map_size - off);
+    if (!h) h = align > SEG_SIZE ? os_map_aligned(psize + off, align, off)
+                                 : os_map_aligned(psize + off, SEG_SIZE, 0);
     if (!h) return NULL;
     h->kind = SEG_HUGE;
-    h->map_size = psize + off;
+    if (h->map_size < psize + off) h->map_size = psize + off;
     h->off = off;
-    h->size = psize;
+    h->size = h->map_size - off;
     link_in(h);
     __atomic_add_fetch(&n_alloc, 1, __ATOMIC_RELAXED);
     char *p = (char *)h + off;
@@ -67,7 +146,7 @@ void huge_free(void *p, huge_hdr_t *h) {
     unlink_out(h);
     __atomic_add_fetch(&n_free, 1, __ATOMIC_RELAXED);
     segmap_set((uintptr_t)p, MAP_FREED_HUGE);
-    os_unmap(h, h->map_size);
+    if (!cache_put(h)) os_unmap(h, h->map_size);
 }
 
 size_t huge_usable(const void *p, const huge_hdr_t *h) {

@@ -131,7 +131,8 @@ void   arenas_stats(uint64_t *nalloc, uint64_t *nfree, uint64_t *live, uint64_t 
 unsigned arenas_count(void);
 
 /* ---- huge.c: direct mappings ---------------------------------------------- */
-void  *huge_alloc(size_t size, size_t align);
+void  *huge_alloc(size_t size, size_t align, bool zero);
+void   huge_cache_flush(bool force);
 void   huge_free(void *p, huge_hdr_t *h);
 size_t huge_usable(const void *p, const huge_hdr_t *h);
 void  *huge_realloc(void *p, huge_hdr_t *h, size_t size);

@@ -141,6 +141,7 @@ static void purge_segment(small_seg_t *s, uint64_t now, bool force, uint32_t *di
 
 void heap_purge(heap_t *h, bool force) {
     uint64_t now = clock_ms();
+    huge_cache_flush(force);
     h->last_purge = now;
     for (small_seg_t *s = h->segs; s && h->dirty_pages; s = s->next)
         if (s->dirty_mask) purge_segment(s, now, force, &h->dirty_pages);

@@ -66,7 +66,7 @@ static int child_main(void **mainblk, size_t *mainsz, int iter)
     enum { N = 512 };
     void *b[N] = {0};
     size_t bs[N];
-    for (int op = 0; op < 20000; op++) {
+    for (int op = 0; op < 8000; op++) {
         int k = (int)rng_below(&r, N);
         if (b[k]) {
             CHECK(pattern_check(b[k], bs[k], (uint64_t)k * 31) == (size_t)-1, "child: block corrupted");
@@ -94,7 +94,7 @@ static int child_main(void **mainblk, size_t *mainsz, int iter)
 
 int main(int argc, char **argv)
 {
-    int forks = argc > 1 ? atoi(argv[1]) : (test_quick() ? 40 : 150);
+    int forks = argc > 1 ? atoi(argv[1]) : (test_quick() ? 40 : 100);
     watchdog(240);
     small_max = cairn_small_max();
     large_max = cairn_large_max();

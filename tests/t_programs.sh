@@ -82,7 +82,7 @@ gcc)
     "$PY" - >big.c <<'PYEOF'
 import random
 r = random.Random(7)
-N = 2500
+N = 1200
 print("#include <stdio.h>\n#include <string.h>\nstruct s { int a[8]; double d; const char *n; };")
 for i in range(N):
     k = r.randrange(1, 9)
@@ -103,11 +103,12 @@ print('  printf("%u %s %d\\n", h, st.n, st.a[3]);\n  return 0;\n}')
 PYEOF
     for mode in plain cairn; do
         if [ $mode = plain ]; then pre=; else pre=$lib; fi
-        LD_PRELOAD=$pre gcc -O2 -g0 -c big.c -o "big.$mode.o" 2>"cc.$mode.err" ||
-            fail "gcc ($mode): $(tail -3 cc.$mode.err)"
-        LD_PRELOAD=$pre gcc -O2 -S big.c -o "big.$mode.s" 2>>"cc.$mode.err" ||
+        LD_PRELOAD=$pre gcc -O2 -g0 -S big.c -o "big.$mode.s" 2>"cc.$mode.err" ||
             fail "gcc -S ($mode): $(tail -3 cc.$mode.err)"
+        LD_PRELOAD=$pre gcc -c "big.$mode.s" -o "big.$mode.o" 2>>"cc.$mode.err" ||
+            fail "as ($mode): $(tail -3 cc.$mode.err)"
         objdump -d "big.$mode.o" | tail -n +3 >"dis.$mode"
+        [ "$(grep -c '^[0-9a-f]* <f[0-9]*>:' "dis.$mode")" -ge 100 ] || fail "object file has too few functions"
         gcc "big.$mode.o" -o "big.$mode"
         LD_PRELOAD=$pre "./big.$mode" >"run.$mode"
     done

@@ -117,6 +117,7 @@ static void do_realloc(rng_t *r, size_t i, uint64_t gen)
     if (x == 0) ns = s->size + rng_below(r, 64);                 /* small growth */
     else if (x == 1) ns = s->size / 2 + rng_below(r, 16);        /* shrink */
     else ns = pick_size(r);                                      /* anywhere */
+    if (ns == 0) ns = 1; /* realloc(p, 0) frees p (glibc semantics) */
     void *q = A_realloc(s->p, ns);
     CHECK(q != NULL, "realloc(%zu -> %zu) failed", s->size, ns);
     CHECK(is_aligned(q, 16));
