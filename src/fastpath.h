@@ -46,7 +46,7 @@ static inline void fast_free(void *p) {
     page_t *pg = &s->pages[(a >> PAGE_SHIFT) & (PAGES_PER_SEG - 1)];
     uint32_t off = (uint32_t)(a & (PAGE_SIZE_ - 1));
     uint32_t idx = (uint32_t)(((uint64_t)off * pg->recip) >> 32);
-    if (unlikely(idx * pg->block_size != off || idx >= pg->capacity))
+    if (unlikely(idx * pg->block_size != off || idx >= LOAD_RELAXED(pg->capacity)))
         cairn_fatal("invalid free of", p);
     block_t *b = (block_t *)p;
     if (unlikely(b->cookie == (cairn_key ^ a))) cairn_fatal("double free of", p);

@@ -74,24 +74,39 @@ void huge_cache_flush(bool force) {
     for (unsigned i = 0; i < n; i++) os_unmap(gone[i], gone[i]->map_size);
 }
 
-/* A cached mapping of `map_size` bytes (at most 25% more, trimmed), or NULL. */
+/* Best cached mapping for a request of map_size bytes: the smallest that
+ * is large enough, else the largest. */
+static int cache_pick(size_t map_size) {
+    int best = -1;
+    for (unsigned i = 0; i < cache_n; i++) {
+        size_t have = cache[i].h->map_size;
+        if (best < 0) { best = (int)i; continue; }
+        size_t cur = cache[best].h->map_size;
+        bool fits = have >= map_size, cur_fits = cur >= map_size;
+        if ((fits && (!cur_fits || have < cur)) || (!fits && !cur_fits && have > cur)) best = (int)i;
+    }
+    return best;
+}
+
+/* A cached mapping resized to exactly map_size (its resident pages are
+ * reused; mremap trims or extends it, moving pages if it must), or NULL. */
 static huge_hdr_t *cache_take(size_t map_size) {
     huge_hdr_t *h = NULL;
     pthread_mutex_lock(&huge_mu);
-    for (unsigned i = 0; i < cache_n; i++) {
-        size_t have = cache[i].h->map_size;
-        if (have >= map_size && have - map_size <= map_size / 4) {
-            h = cache[i].h;
-            cache_bytes -= have;
-            cache[i] = cache[--cache_n];
-            atomic_store_explicit(&cache_used, cache_n, memory_order_relaxed);
-            break;
-        }
+    int i = cache_pick(map_size);
+    if (i >= 0) {
+        h = cache[i].h;
+        cache_bytes -= h->map_size;
+        cache[i] = cache[--cache_n];
+        atomic_store_explicit(&cache_used, cache_n, memory_order_relaxed);
     }
     pthread_mutex_unlock(&huge_mu);
-    if (h && h->map_size != map_size && os_remap_inplace(h, h->map_size, map_size))
-        h->map_size = map_size;
-    return h;
+    if (!h || h->map_size == map_size) return h;
+    if (os_remap_inplace(h, h->map_size, map_size)) { h->map_size = map_size; return h; }
+    huge_hdr_t *moved = os_remap_aligned(h, h->map_size, map_size, SEG_SIZE);
+    if (moved) { moved->map_size = map_size; return moved; }
+    os_unmap(h, h->map_size);
+    return NULL;
 }
 
 /* Keep h for reuse if it fits in the cache; false if the caller unmaps. */
@@ -122,7 +137,7 @@ void *huge_alloc(size_t size, size_t align, bool zero) {
     size_t psize = align_up(size, OS_PAGE);
     if (psize < size || psize + off < psize) { errno = ENOMEM; return NULL; }
     huge_hdr_t *h = off == OS_PAGE ? cache_take(psize + off) : NULL;
-    if (h && zero) memset((char *)h + off, 0, h->map_size - off);
+    if (h && zero) memset((char *)h + off, 0, h->map_size - off);   /* reused: dirty */
     if (!h) h = align > SEG_SIZE ? os_map_aligned(psize + off, align, off)
                                  : os_map_aligned(psize + off, SEG_SIZE, 0);
     if (!h) return NULL;
@@ -180,7 +195,9 @@ void *huge_realloc(void *p, huge_hdr_t *h, size_t size) {
 
 void huge_stats(uint64_t *na, uint64_t *nf, uint64_t *lv, uint64_t *cnt) {
     pthread_mutex_lock(&huge_mu);
-    *na = n_alloc; *nf = n_free; *lv = live; *cnt = count;
+    *na = __atomic_load_n(&n_alloc, __ATOMIC_RELAXED);
+    *nf = __atomic_load_n(&n_free, __ATOMIC_RELAXED);
+    *lv = live; *cnt = count;
     pthread_mutex_unlock(&huge_mu);
 }
 

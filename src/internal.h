@@ -17,6 +17,11 @@
 #define cairn_assert(c) ((void)0)
 #endif
 
+/* Plain loads/stores of fields another thread may read concurrently
+ * (same code as an ordinary access on x86; tells the compiler and TSan). */
+#define LOAD_RELAXED(x)     __atomic_load_n(&(x), __ATOMIC_RELAXED)
+#define STORE_RELAXED(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELAXED)
+
 static inline size_t align_up(size_t n, size_t a) { return (n + a - 1) & ~(a - 1); }
 static inline bool is_pow2(size_t n) { return n && !(n & (n - 1)); }
 

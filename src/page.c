@@ -74,7 +74,7 @@ bool page_extend(page_t *pg) {
         prev = b;
     }
     pg->free = prev;
-    pg->capacity += n;
+    STORE_RELAXED(pg->capacity, pg->capacity + n);  /* remote frees read it */
     return true;
 }
 

@@ -21,7 +21,7 @@ static void *realloc_small(void *p, const small_seg_t *s, size_t size) {
     const page_t *pg = &s->pages[(a >> PAGE_SHIFT) & (PAGES_PER_SEG - 1)];
     uint32_t off = (uint32_t)(a & (PAGE_SIZE_ - 1));
     uint32_t idx = (uint32_t)(((uint64_t)off * pg->recip) >> 32);
-    if (idx * pg->block_size != off || idx >= pg->capacity)
+    if (idx * pg->block_size != off || idx >= LOAD_RELAXED(pg->capacity))
         cairn_fatal("realloc of invalid pointer", p);
     if (((const block_t *)p)->cookie == (cairn_key ^ a)) cairn_fatal("realloc of freed pointer", p);
     size_t bs = pg->block_size;

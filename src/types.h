@@ -63,7 +63,7 @@ typedef struct page {
     _Atomic(uintptr_t) thread_free;
     struct heap *heap;               /* owner heap; fixed while in use     */
     uint32_t used;                   /* owner: blocks out (see invariant)  */
-    uint32_t capacity;               /* owner: blocks carved so far        */
+    uint32_t capacity;               /* owner writes; free checks read (relaxed) */
     uint32_t reserved;               /* blocks that fit in the page        */
     uint32_t block_size;             /* 0 when the page is not in use      */
     uint32_t recip;                  /* ceil(2^32 / block_size): exact div */
