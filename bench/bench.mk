@@ -19,7 +19,7 @@ BENCH_CFLAGS   ?= -O2 -g -pthread -Wall -Wextra
 BENCH_PYTHON   ?= python3
 BENCH_ARGS     ?=
 BENCH_WORKLOADS := larson xmalloc cache mstress alloc_test glibc_bench fastpath \
-                   realloc_grow large frag
+                   realloc_grow large frag probe runwrap
 BENCH_BINS     := $(addprefix $(BENCH_BUILD)/,$(BENCH_WORKLOADS)) \
                   $(BENCH_BUILD)/libglibcshim.so
 
@@ -28,7 +28,7 @@ BENCH_BINS     := $(addprefix $(BENCH_BUILD)/,$(BENCH_WORKLOADS)) \
 bench-build: $(BENCH_BINS)
 
 $(BENCH_BUILD)/%: bench/workloads/%.c bench/workloads/common.h | $(BENCH_BUILD)
-	$(BENCH_CC) $(BENCH_CFLAGS) -o $@ $<
+	$(BENCH_CC) $(BENCH_CFLAGS) -o $@ $< -ldl
 
 $(BENCH_BUILD)/libglibcshim.so: bench/workloads/glibc_shim.c | $(BENCH_BUILD)
 	$(BENCH_CC) -O2 -shared -fPIC -o $@ $< -ldl

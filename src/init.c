@@ -6,6 +6,7 @@
 #include <sys/auxv.h>
 #include <time.h>
 #include <string.h>
+#include <fcntl.h>
 
 uintptr_t cairn_key;
 static _Atomic int init_state;           /* 0 no, 1 running, 2 done */
@@ -41,12 +42,20 @@ void cairn_init(void) {
 }
 
 /* Work that may allocate is done in a constructor, once libc is up. */
+/* Programs may close stderr before exit (coreutils do), so the exit
+ * report goes to a copy of fd 2 taken at start. */
+static int report_fd = -1;
+
 __attribute__((constructor)) static void cairn_constructor(void) {
     cairn_init();
     fork_handlers_install();
     if (cairn_opt.verbose) cairn_options_print(stderr);
+    if (cairn_opt.stats) report_fd = fcntl(2, F_DUPFD_CLOEXEC, 100);
 }
 
 __attribute__((destructor)) static void cairn_destructor(void) {
-    if (cairn_opt.stats) stats_at_exit();
+    if (!cairn_opt.stats) return;
+    FILE *f = report_fd >= 0 ? fdopen(report_fd, "w") : NULL;
+    stats_at_exit(f ? f : stderr);
+    if (f) fclose(f);
 }

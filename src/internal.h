@@ -83,7 +83,9 @@ int size_class_aligned(size_t size, size_t align);
 /* ---- segment.c: small segments and their pages ------------------------- */
 page_t *page_alloc(heap_t *h, unsigned cls);
 void    page_release(heap_t *h, page_t *pg);
+void    small_seg_release(heap_t *h, small_seg_t *s);
 void    heap_purge(heap_t *h, bool force);
+void    purge_tick(heap_t *h, uint64_t now);       /* purge.c */
 void   *seg_cache_take(void);                 /* 4 MiB aligned, or NULL   */
 void    seg_cache_put(void *seg);
 void    seg_cache_purge(bool force);
@@ -153,7 +155,7 @@ size_t usable_size(const void *p);
 
 /* ---- stats.c / check.c ---------------------------------------------------- */
 extern _Atomic uint64_t cairn_orphan_frees, cairn_orphan_bytes;
-void stats_at_exit(void);
+void stats_at_exit(FILE *f);
 int  check_small_heap(heap_t *h, FILE *report);
 
 /* ---- fork.c ---------------------------------------------------------------- */

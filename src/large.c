@@ -245,6 +245,8 @@ void large_free(void *p, large_seg_t *s) {
     coalesce_insert(a, b, now);
     if (now - a->last_purge >= (uint64_t)cairn_opt.purge_delay_ms) arena_purge(a, now, false);
     pthread_mutex_unlock(&a->lock);
+    heap_t *h = cairn_tl_heap;
+    purge_tick(h == &cairn_empty_heap ? NULL : h, now);
 }
 
 size_t large_usable(const void *p, large_seg_t *s) {

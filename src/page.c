@@ -173,6 +173,7 @@ NOINLINE void *small_refill(heap_t *h, unsigned cls) {
         if (!h) return NULL;
     }
     if (atomic_load_explicit(&h->full_dirty, memory_order_relaxed)) heap_rescan_full(h);
+    purge_tick(h, clock_ms());
     page_t *pg = find_page(h, cls);
     if (!pg) {
         pg = page_alloc(h, cls);

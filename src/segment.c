@@ -1,8 +1,7 @@
 /* Small segments: 4 MiB, aligned to 4 MiB, owned by one heap; page 0 holds
  * the header, pages 1..63 hold blocks. Also the process-wide cache of free
- * 4 MiB segments shared by small and large segments, and purging: freed
- * pages go back to the kernel once they have stayed free for
- * CAIRN_PURGE_DELAY milliseconds. */
+ * 4 MiB segments shared by small and large segments. Purging of freed
+ * pages is in purge.c. */
 #include "internal.h"
 #include <string.h>
 
@@ -70,7 +69,7 @@ static small_seg_t *small_seg_new(heap_t *h) {
     return s;
 }
 
-static void small_seg_release(heap_t *h, small_seg_t *s) {
+void small_seg_release(heap_t *h, small_seg_t *s) {
     if (s->prev) s->prev->next = s->next;
     else h->segs = s->next;
     if (s->next) s->next->prev = s->prev;
@@ -109,46 +108,13 @@ void page_release(heap_t *h, page_t *pg) {
     pg->recip = 0;
     pg->capacity = 0;
     pg->free = pg->local_free = NULL;
-    pg->freed_at = clock_ms();
+    uint64_t now = clock_ms();
+    pg->freed_at = now;
     s->free_mask |= bit;
     s->dirty_mask |= bit;
     s->used_pages--;
     h->dirty_pages++;
+    /* After this the segment (and pg) may be unmapped: touch neither. */
     if (s->used_pages == 0 && (s != h->segs || s->next)) small_seg_release(h, s);
-    if (h->dirty_pages && pg->freed_at - h->last_purge >= (uint64_t)cairn_opt.purge_delay_ms)
-        heap_purge(h, false);
-}
-
-/* madvise runs of dirty pages that have been free long enough. */
-static void purge_segment(small_seg_t *s, uint64_t now, bool force, uint32_t *dirty) {
-    uint64_t m = s->dirty_mask;
-    while (m) {
-        unsigned i = (unsigned)__builtin_ctzll(m), j = i;
-        while (j < PAGES_PER_SEG && (m >> j & 1) &&
-               (force || now - s->pages[j].freed_at >= (uint64_t)cairn_opt.purge_delay_ms))
-            j++;
-        if (j > i) {
-            os_purge((char *)s + ((size_t)i << PAGE_SHIFT), (size_t)(j - i) << PAGE_SHIFT);
-            uint64_t run = (j - i == 64) ? ~(uint64_t)0 : (((uint64_t)1 << (j - i)) - 1) << i;
-            s->dirty_mask &= ~run;
-            *dirty -= j - i;
-            m &= ~run;
-        } else {
-            m &= ~((uint64_t)1 << i);
-        }
-    }
-}
-
-void heap_purge(heap_t *h, bool force) {
-    uint64_t now = clock_ms();
-    huge_cache_flush(force);
-    h->last_purge = now;
-    for (small_seg_t *s = h->segs; s && h->dirty_pages; s = s->next)
-        if (s->dirty_mask) purge_segment(s, now, force, &h->dirty_pages);
-    if (force) {   /* also hand back segments that are entirely free */
-        for (small_seg_t *s = h->segs, *next; s; s = next) {
-            next = s->next;
-            if (s->used_pages == 0) small_seg_release(h, s);
-        }
-    }
+    purge_tick(h, now);
 }

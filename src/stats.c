@@ -76,4 +76,4 @@ API void cairn_stats_print(FILE *f) {
                 s.mapped_bytes ? 100.0 * (double)s.live_bytes / (double)s.mapped_bytes : 0.0);
 }
 
-void stats_at_exit(void) { cairn_stats_print(stderr); }
+void stats_at_exit(FILE *f) { cairn_stats_print(f); }

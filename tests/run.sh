@@ -42,8 +42,10 @@ t() {
     selected "$name" || return 0
     local log=$LOGS/$name.log s e rc
     s=$EPOCHREALTIME
-    timeout -k 5 "$to" "$@" >"$log" 2>&1
+    # via an inner shell, so a "Segmentation fault" notice goes to the log
+    sh -c 'timeout -k 5 "$@"; exit $?' sh "$to" "$@" >"$log" 2>&1
     rc=$?
+    [ $rc -gt 128 ] && [ $rc -ne 137 ] && echo "killed by signal $((rc - 128))" >>"$log"
     e=$EPOCHREALTIME
     [ $rc -eq 124 ] && echo "TIMEOUT after ${to}s" >>"$log"
     [ $rc -ne 0 ] && echo "exit status $rc" >>"$log"
@@ -67,6 +69,12 @@ abort() {
     fi
     if ! grep -q "^cairn: .*$want" "$log"; then
         echo "expected a stderr line 'cairn: ...$want'" >>"$log"; st=FAIL
+    fi
+    # the message names the offending pointer (t_misuse prints it first)
+    local ptr
+    ptr=$(sed -n 's/^t_misuse: case .*, pointer \(0x[0-9a-f]*\)$/\1/p' "$log" | head -1)
+    if [ -n "$ptr" ] && ! grep -Eq "^cairn: .*$want${ptr#0x}([^0-9a-f]|\$)" "$log"; then
+        echo "expected the message to name the pointer $ptr" >>"$log"; st=FAIL
     fi
     report "$name" "$st" "$(elapsed "$s" "$e")" "$log"
 }
@@ -100,6 +108,7 @@ t exports 30 bash -c '
 t api-standard      120 "$T/std/t_api"
 t api-prefixed      120 "$T/pfx/t_api"
 t sizeclass         60  "$T/std/t_sizeclass"
+t reuse             120 "$T/std/t_reuse"
 t trim              120 "$T/std/t_trim"
 t purge-nodelay     120 env CAIRN_PURGE_DELAY=0 "$T/std/t_trim" nodelay
 t purge-delay       120 "$T/std/t_trim" delay
@@ -112,6 +121,10 @@ t short-threads     300 "$T/std/t_threads"
 t fork              240 "$T/std/t_fork"
 t faults            300 "$T/std/t_faults"
 t faults-prefixed   300 "$T/pfx/t_faults" 20
+# CAIRN_DEBUG=1 builds (internal asserts on) of the threaded tests
+t debug-remote      300 "$T/pfx/t_remote" "$([ -n "$Q" ] && echo 20000 || echo 100000)"
+t debug-threads     300 "$T/pfx/t_threads" "$([ -n "$Q" ] && echo 500 || echo 2000)"
+t debug-fork        240 "$T/pfx/t_fork" "$([ -n "$Q" ] && echo 20 || echo 60)"
 
 # ---- misuse ---------------------------------------------------------------
 for c in double-free-small double-free-small-later double-free-large double-free-huge double-free-aligned; do
@@ -128,15 +141,16 @@ abort "misuse-prefixed-double-free" "double free of 0x" "$T/pfx/t_misuse" double
 # ---- sanitizers (allocator core + test in one executable) -------------------
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0:abort_on_error=0:halt_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
-export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1:report_signal_unsafe=0}
+export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1:report_signal_unsafe=0:suppressions=$(pwd)/tests/tsan.supp}
 t asan-api          240 "$T/asan/t_api"
 t asan-sizeclass    120 "$T/asan/t_sizeclass"
-t asan-stress       240 "$T/asan/t_stress" "$([ -n "$Q" ] && echo 100000 || echo 400000)" 4242
+t asan-reuse        120 "$T/asan/t_reuse"
+t asan-stress       240 "$T/asan/t_stress" "$([ -n "$Q" ] && echo 200000 || echo 1000000)" 4242
 t asan-faults       240 "$T/asan/t_faults" 12
-t asan-remote       240 "$T/asan/t_remote" 20000
-t tsan-remote       300 $NOASLR "$T/tsan/t_remote" "$([ -n "$Q" ] && echo 5000 || echo 20000)"
-t tsan-threads      300 $NOASLR "$T/tsan/t_threads" "$([ -n "$Q" ] && echo 200 || echo 600)"
-t tsan-stress       240 $NOASLR "$T/tsan/t_stress" 100000 77
+t asan-remote       240 "$T/asan/t_remote" "$([ -n "$Q" ] && echo 20000 || echo 80000)"
+t tsan-remote       300 $NOASLR "$T/tsan/t_remote" "$([ -n "$Q" ] && echo 5000 || echo 40000)"
+t tsan-threads      300 $NOASLR "$T/tsan/t_threads" "$([ -n "$Q" ] && echo 200 || echo 1000)"
+t tsan-stress       240 $NOASLR "$T/tsan/t_stress" "$([ -n "$Q" ] && echo 100000 || echo 300000)" 77
 
 # ---- real programs under LD_PRELOAD -------------------------------------------
 for c in python sqlite gcc coreutils stats; do

@@ -287,6 +287,7 @@ static void check_aligned_block(void *p, size_t align, size_t size, const char *
     CHECK(is_aligned(p, 16), "%s result %p not 16-aligned", fn, p);
     size_t u = A_usable(p);
     CHECK(u >= size, "%s(align=%zu,size=%zu): usable %zu", fn, align, size, u);
+    if (u <= 4 * MiB) memset(p, 0xee, u); /* all of the usable size is writable */
     pattern_fill(p, size, align ^ size);
 }
 

@@ -64,16 +64,22 @@ static void battery(rng_t *r, int must)
     for (int i = 0; i < 60; i++) {
         size_t al = (size_t)1 << rng_range(r, 4, 23);
         size_t s = (size_t)rng_range(r, 1, 300000);
-        TRY(A_memalign(al, s), s, "memalign");
-        if (blk[nb - 1]) CHECK(is_aligned(blk[nb - 1], al) || !must);
+        errno = 0;
+        void *m = A_memalign(al, s);
+        CHECK(!m || is_aligned(m, al), "memalign(%zu) = %p", al, m);
+        note(m, s, errno, "memalign", must);
         void *out = NULL;
         errno = 0;
         int rc = A_posix_memalign(&out, al, s);
         CHECK(rc == 0 || rc == ENOMEM, "posix_memalign rc %d", rc);
         CHECK(rc == 0 || !must);
+        CHECK(rc != 0 || is_aligned(out, al), "posix_memalign(%zu) = %p", al, out);
         if (rc == 0) note(out, s, 0, "posix_memalign", must);
         else n_fail++;
-        TRY(A_aligned_alloc(al, s), s, "aligned_alloc");
+        errno = 0;
+        m = A_aligned_alloc(al, s);
+        CHECK(!m || is_aligned(m, al), "aligned_alloc(%zu) = %p", al, m);
+        note(m, s, errno, "aligned_alloc", must);
     }
     /* realloc growth chains */
     for (int i = 0; i < 8; i++) {

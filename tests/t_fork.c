@@ -73,7 +73,9 @@ static int child_main(void **mainblk, size_t *mainsz, int iter)
             A_free(b[k]);
             b[k] = NULL;
         } else {
-            bs[k] = pick(&r);
+            uint64_t x = rng_below(&r, 1000);
+            bs[k] = x < 900 ? rng_range(&r, 1, 1024) : x < 998 ? rng_range(&r, 1025, 200 * KiB)
+                                                            : rng_range(&r, large_max + 1, large_max + MiB);
             b[k] = A_malloc(bs[k]);
             CHECK(b[k], "child malloc %zu", bs[k]);
             pattern_fill(b[k], bs[k], (uint64_t)k * 31);
@@ -94,7 +96,7 @@ static int child_main(void **mainblk, size_t *mainsz, int iter)
 
 int main(int argc, char **argv)
 {
-    int forks = argc > 1 ? atoi(argv[1]) : (test_quick() ? 40 : 100);
+    int forks = argc > 1 ? atoi(argv[1]) : (test_quick() ? 40 : 150);
     watchdog(240);
     small_max = cairn_small_max();
     large_max = cairn_large_max();

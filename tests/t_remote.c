@@ -166,7 +166,7 @@ static void *checker(void *arg)
 
 int main(int argc, char **argv)
 {
-    items_per_producer = argc > 1 ? atol(argv[1]) : (test_quick() ? 60000 : 250000);
+    items_per_producer = argc > 1 ? atol(argv[1]) : (test_quick() ? 60000 : 400000);
     watchdog(300);
     small_max = cairn_small_max();
     large_max = cairn_large_max();

@@ -135,7 +135,7 @@ static void do_realloc(rng_t *r, size_t i, uint64_t gen)
 
 int main(int argc, char **argv)
 {
-    long ops = argc > 1 ? atol(argv[1]) : (test_quick() ? 600000 : 3000000);
+    long ops = argc > 1 ? atol(argv[1]) : (test_quick() ? 600000 : 4000000);
     uint64_t seed = argc > 2 ? strtoull(argv[2], NULL, 0) : 12345;
     watchdog(300);
     small_max = cairn_small_max();

@@ -50,30 +50,41 @@ static void *worker(void *arg)
     return NULL;
 }
 
+static void free_left(targ_t *args)
+{
+    for (int i = 0; i < BATCH; i++)
+        for (int k = 0; k < LEFT; k++) {
+            CHECK(pattern_check(args[i].left[k], args[i].left_size[k],
+                                (uint64_t)args[i].id * 1000 + (uint64_t)k) == (size_t)-1,
+                  "block left by thread %d corrupted", args[i].id);
+            A_free(args[i].left[k]);
+        }
+}
+
 int main(int argc, char **argv)
 {
-    int nthreads = argc > 1 ? atoi(argv[1]) : (test_quick() ? 1000 : 4000);
+    int nthreads = argc > 1 ? atoi(argv[1]) : (test_quick() ? 1000 : 6000);
     watchdog(300);
     small_max = cairn_small_max();
     large_max = cairn_large_max();
-    targ_t args[BATCH];
+    /* two generations of thread arguments: the leftovers of one batch are
+     * freed by the main thread while the next batch runs, so remote frees
+     * land in heaps that are being pooled and adopted */
+    static targ_t argbuf[2][BATCH];
+    targ_t *prev = NULL;
     pthread_t th[BATCH];
     uint64_t max_heaps = 0, warm_mapped = 0, max_mapped = 0;
     double t0 = now_sec();
     for (int base = 0; base < nthreads; base += BATCH) {
+        targ_t *args = argbuf[(base / BATCH) & 1];
         for (int i = 0; i < BATCH; i++) {
             memset(&args[i], 0, sizeof args[i]);
             args[i].id = base + i;
             CHECK(pthread_create(&th[i], NULL, worker, &args[i]) == 0);
         }
+        if (prev) free_left(prev);
         for (int i = 0; i < BATCH; i++) CHECK(pthread_join(th[i], NULL) == 0);
-        for (int i = 0; i < BATCH; i++)
-            for (int k = 0; k < LEFT; k++) {
-                CHECK(pattern_check(args[i].left[k], args[i].left_size[k],
-                                    (uint64_t)args[i].id * 1000 + (uint64_t)k) == (size_t)-1,
-                      "block left by thread %d corrupted", args[i].id);
-                A_free(args[i].left[k]);
-            }
+        prev = args;
         cairn_stats_t st;
         cairn_stats_get(&st);
         if (st.heaps > max_heaps) max_heaps = st.heaps;
@@ -87,6 +98,7 @@ int main(int argc, char **argv)
                   st.mapped_bytes, base + BATCH, warm_mapped);
         if (base % 500 == 0) CHECK(heap_check_ok(), "after %d threads", base + BATCH);
     }
+    if (prev) free_left(prev);
     CHECK(heap_check_ok());
     A_malloc_trim(0);
     cairn_stats_t st;

@@ -12,16 +12,21 @@
 #   asan/  like pfx/ with -fsanitize=address,undefined
 #   tsan/  like pfx/ with -fsanitize=thread
 TB          := $(BUILD)/tests
-TEST_CFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -O2 -g -pthread -Iinclude -Itests
+# -fno-builtin-<alloc>: the compiler must not reason about the allocation
+# functions under test (e.g. delete a memset before free, or fold malloc(0)).
+TEST_NOBUILTIN := $(addprefix -fno-builtin-,malloc free calloc realloc reallocarray \
+	aligned_alloc posix_memalign memalign valloc pvalloc strdup)
+TEST_CFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -O2 -g -pthread -Iinclude -Itests \
+	$(TEST_NOBUILTIN)
 SAN_CC      ?= $(CC)
 SAN_CFLAGS  := $(CAIRN_CFLAGS) -Itests -O1 -g -pthread -fno-omit-frame-pointer \
                -DCAIRN_DEBUG=1 -DCAIRN_PREFIXED
 TEST_HDRS   := tests/testutil.h include/cairn.h
 TESTS       ?=
 
-STD_TESTS  := t_api t_sizeclass t_trim t_stress t_remote t_threads t_fork t_faults t_misuse
-PFX_TESTS  := t_api t_stress t_faults t_misuse
-ASAN_TESTS := t_api t_sizeclass t_stress t_faults t_remote
+STD_TESTS  := t_api t_sizeclass t_trim t_reuse t_stress t_remote t_threads t_fork t_faults t_misuse
+PFX_TESTS  := t_api t_stress t_faults t_misuse t_remote t_threads t_fork
+ASAN_TESTS := t_api t_sizeclass t_reuse t_stress t_faults t_remote
 TSAN_TESTS := t_remote t_threads t_stress
 
 STD_BINS  := $(addprefix $(TB)/std/,$(STD_TESTS))
@@ -34,23 +39,29 @@ PFX_OBJS  := $(patsubst src/%.c,$(TB)/pfx/obj/%.o,$(CAIRN_CORE_SRCS))
 .SECONDARY: $(PFX_OBJS)
 test-build: $(BUILD)/libcairn.so $(STD_BINS) $(PFX_BINS) $(ASAN_BINS) $(TSAN_BINS)
 
-test: test-build
+# A test program that fails to build makes its tests fail in the runner
+# (which still prints the summary line) instead of stopping make here.
+test:
+	@$(MAKE) --no-print-directory -k test-build || echo "*** some test programs failed to build"
 	@bash tests/run.sh $(BUILD) '$(TESTS)'
-test-quick: test-build
+test-quick:
+	@$(MAKE) --no-print-directory -k test-build || echo "*** some test programs failed to build"
 	@CAIRN_TEST_QUICK=1 bash tests/run.sh $(BUILD) '$(TESTS)'
-test-asan: $(ASAN_BINS)
+test-asan:
+	@$(MAKE) --no-print-directory -k $(ASAN_BINS) $(BUILD)/libcairn.so || echo "*** build failed"
 	@bash tests/run.sh $(BUILD) '^asan-'
-test-tsan: $(TSAN_BINS)
+test-tsan:
+	@$(MAKE) --no-print-directory -k $(TSAN_BINS) $(BUILD)/libcairn.so || echo "*** build failed"
 	@bash tests/run.sh $(BUILD) '^tsan-'
 
-$(TB)/std/%: tests/%.c $(TEST_HDRS) $(BUILD)/libcairn.so
+$(TB)/std/%: tests/%.c $(TEST_HDRS) $(BUILD)/libcairn.so tests/tests.mk
 	@mkdir -p $(@D)
 	$(CC) $(TEST_CFLAGS) $< -o $@ -L$(BUILD) -lcairn -Wl,-rpath,$(abspath $(BUILD)) $(LDLIBS)
 
 $(TB)/pfx/obj/%.o: src/%.c $(CAIRN_HDRS)
 	@mkdir -p $(@D)
 	$(CC) $(CAIRN_CFLAGS) -O2 -g -DCAIRN_DEBUG=1 -c $< -o $@
-$(TB)/pfx/%: tests/%.c $(TEST_HDRS) $(PFX_OBJS)
+$(TB)/pfx/%: tests/%.c $(TEST_HDRS) $(PFX_OBJS) tests/tests.mk
 	@mkdir -p $(@D)
 	$(CC) $(TEST_CFLAGS) -DCAIRN_PREFIXED $< $(PFX_OBJS) -o $@ $(LDLIBS) -ldl
 
