@@ -87,7 +87,7 @@ void    small_seg_release(heap_t *h, small_seg_t *s);
 void    heap_purge(heap_t *h, bool force);
 void    purge_tick(heap_t *h, uint64_t now);       /* purge.c */
 void   *seg_cache_take(void);                 /* 4 MiB aligned, or NULL   */
-void    seg_cache_put(void *seg);
+void    seg_cache_put(void *seg, uint64_t freed_at);
 void    seg_cache_purge(bool force);
 void    seg_cache_lock(void);
 void    seg_cache_unlock(void);

@@ -125,13 +125,14 @@ static bool whole_segment(lblock_t *b) {
 
 static void arena_release_segment(arena_t *a, lblock_t *b) {
     large_seg_t *s = (large_seg_t *)((uintptr_t)b & ~(uintptr_t)SEG_MASK);
+    uint64_t freed_at = b->freed_at;
     free_remove(a, b);
     if (s->prev) s->prev->next = s->next;
     else a->segs = s->next;
     if (s->next) s->next->prev = s->prev;
     a->nsegs--;
     segmap_set((uintptr_t)s, MAP_NONE);
-    seg_cache_put(s);
+    seg_cache_put(s, freed_at);
 }
 
 /* Purge dirty free blocks older than the delay (all when forced): their

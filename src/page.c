@@ -173,7 +173,10 @@ NOINLINE void *small_refill(heap_t *h, unsigned cls) {
         if (!h) return NULL;
     }
     if (atomic_load_explicit(&h->full_dirty, memory_order_relaxed)) heap_rescan_full(h);
-    purge_tick(h, clock_ms());
+    if (h->tick_countdown-- == 0) {         /* a clock read every 16 refills */
+        h->tick_countdown = 15;
+        purge_tick(h, clock_ms());
+    }
     page_t *pg = find_page(h, cls);
     if (!pg) {
         pg = page_alloc(h, cls);

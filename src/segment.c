@@ -40,12 +40,14 @@ void seg_cache_purge(bool force) {
     pthread_mutex_unlock(&cache_lock);
 }
 
-/* The caller has already cleared the segment's map entry. */
-void seg_cache_put(void *seg) {
+/* The caller has already cleared the segment's map entry. freed_at is
+ * when the segment's memory became free, so a segment that already aged
+ * in an arena is not kept waiting a second time. */
+void seg_cache_put(void *seg, uint64_t freed_at) {
     void *evict = NULL;
     pthread_mutex_lock(&cache_lock);
     if (cache_n == CACHE_MAX) evict = seg;
-    else { cache[cache_n].seg = seg; cache[cache_n++].freed_at = clock_ms(); }
+    else { cache[cache_n].seg = seg; cache[cache_n++].freed_at = freed_at; }
     pthread_mutex_unlock(&cache_lock);
     if (evict) os_unmap(evict, SEG_SIZE);
     seg_cache_purge(cairn_opt.purge_delay_ms == 0);
@@ -75,7 +77,7 @@ void small_seg_release(heap_t *h, small_seg_t *s) {
     if (s->next) s->next->prev = s->prev;
     h->dirty_pages -= (uint32_t)__builtin_popcountll(s->dirty_mask);
     segmap_set((uintptr_t)s, MAP_NONE);
-    seg_cache_put(s);
+    seg_cache_put(s, clock_ms());
 }
 
 /* A free page for class cls: reuse a dirty page first (its memory is

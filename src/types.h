@@ -165,6 +165,7 @@ typedef struct heap {
     uint64_t nmalloc, nfree, nrealloc, bytes_alloc, bytes_free;
     uint64_t last_purge;             /* ms clock                           */
     uint32_t dirty_pages;            /* free pages awaiting purge          */
+    uint32_t tick_countdown;         /* refills until the next purge check */
     arena_t *arena;                  /* large blocks of this thread        */
     int state;                       /* heap lock                          */
     unsigned index;                  /* creation order; picks the arena    */
