@@ -485,14 +485,28 @@ def write_docs(data, path, name):
              "glibc's `__libc_malloc` family.")
     L.append("- Allocators are interleaved (cairn glibc jemalloc tcmalloc mimalloc, then again), "
              "each workload runs %d times per allocator; tables show medians." % data["reps"])
-    L.append("- Wall time is measured by the runner around the child; peak RSS is the child's "
-             "`ru_maxrss` from `os.wait4` (for gcc this covers cc1; for redis it is the "
-             "server's). Workload-internal metrics (ops/s, ns per pair) are listed separately.")
+    L.append("- Each measured command runs under `build/bench/runwrap`, which fork+execs it, "
+             "reaps it with `wait4` and reports its wall time and `ru_maxrss`: the peak RSS is "
+             "the program's own (for gcc it covers cc1; for redis it is the server's), not the "
+             "runner's, whose high-water mark a child exec'd straight from Python would "
+             "inherit. The allocator is passed to runwrap as an argument, so only the measured "
+             "program preloads it. cairn is preloaded from a snapshot of build/libcairn.so "
+             "taken at the start (its sha256 is in the table above), so a rebuild during the "
+             "run cannot disturb it.")
+    L.append("- Workload-internal metrics (ops/s, ns per pair, ...) are listed separately and "
+             "are not compared. The fast path's instructions per pair come from "
+             "`valgrind --tool=callgrind` (two run lengths, difference / difference in pairs) "
+             "and include the loop's own ~10-15 instructions (call through the PLT, one store, "
+             "a checksum); `perf stat` is used in addition where hardware counters work.")
     L.append("- Every workload prints a deterministic, allocator-independent `result:` line "
              "(real programs: hashes of their output); a run whose result differs from "
              "glibc's, or that crashes, exits non-zero or times out, is a failure and gets no "
              "time. Blocks in the C workloads carry stamps that are verified before free.")
     L.append("- The machine has 2 cores: 4-thread variants oversubscribe it on purpose.")
+    L.append("- glibc-simple/glibc-thread include 4 KiB blocks in batches of up to 1600: "
+             "glibc trims the top of its heap after each batch there, which is why glibc is "
+             "an order of magnitude slower on them; the per-size figures are in "
+             "`bench/results/latest-runs.csv` (metrics ns_16 ... ns_4096).")
     L.append("")
     path.write_text("\n".join(L) + "\n")
     return path

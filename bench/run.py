@@ -106,8 +106,8 @@ class Packages:
         env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
         env.pop("LD_PRELOAD", None)
         for attempt in range(2):
-            if attempt == 1 or not self.updated:
-                if attempt == 1 and self.updated:
+            if attempt == 1:
+                if self.updated:
                     break
                 log("apt-get update ...")
                 subprocess.run(["apt-get", "update"], env=env, stdout=subprocess.DEVNULL,

@@ -186,13 +186,13 @@ def c_workloads(thread_counts):
     W.append(CWorkload("glibc-simple", "glibc_bench",
                        "glibc bench-malloc-simple style: fixed-size malloc/free loops "
                        "(16 B-4 KiB, batches of 25-1600) on the main thread.",
-                       {"full": dict(threads=1, pairs=300000),
+                       {"full": dict(threads=1, pairs=1000000),
                         "quick": dict(threads=1, pairs=60000),
                         "smoke": dict(threads=1, pairs=500)},
                        metric=("ns_per_pair", "ns/pair", "lower")))
     multi("glibc-thread", "glibc_bench",
           "glibc bench-malloc-thread style: the same fixed-size loops on N threads at once.",
-          {"full": dict(pairs=400000), "quick": dict(pairs=80000), "smoke": dict(pairs=1000)},
+          {"full": dict(pairs=1200000), "quick": dict(pairs=80000), "smoke": dict(pairs=1000)},
           ("ns_per_pair", "ns/pair", "lower"), split=("pairs",))
     W.append(CWorkload("fastpath", "fastpath",
                        "Fast path: a 32-byte malloc+free pair in a loop, then LIFO batches "

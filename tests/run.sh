@@ -157,6 +157,9 @@ for c in python sqlite gcc coreutils stats; do
     t "preload-$c" 300 bash tests/t_programs.sh "$c" "$LIB" "$T/work/$c"
 done
 
+# ---- benchmark suite smoke test (builds it, one tiny workload; never timed) ----
+t bench-smoke       300 make --no-print-directory bench-smoke
+
 end=$(date +%s)
 echo "total time $((end - start))s"
 if [ $failn -gt 0 ]; then echo "failed: ${failed_names[*]}"; fi
