@@ -62,14 +62,14 @@ int check_small_heap(heap_t *h, FILE *report) {
     unsigned in_use = 0, listed = 0;
     for (const small_seg_t *s = h->segs; s; s = s->next) bad += check_segment(h, s, &in_use, report);
     for (unsigned c = 0; c < NCLASSES; c++) {
-        if (h->cur[c] != (h->avail[c] ? h->avail[c] : &cairn_empty_page))
+        if (h->cur[c] != (h->avail[c].first ? h->avail[c].first : &cairn_empty_page))
             PROBLEM("heap %p: class %u current page is not the list head\n", (void *)h, c);
-        for (const page_t *pg = h->avail[c]; pg; pg = pg->next, listed++)
-            if (pg->cls != c || pg->in_full || (pg->next && pg->next->prev != pg))
+        for (const page_t *pg = h->avail[c].first; pg; pg = pg->next, listed++)
+            if (pg->cls != c || pg->in_full || (pg->next ? pg->next->prev != pg : h->avail[c].last != pg))
                 PROBLEM("heap %p: avail list of class %u broken\n", (void *)h, c);
     }
-    for (const page_t *pg = h->full; pg; pg = pg->next, listed++)
-        if (!pg->in_full || (pg->next && pg->next->prev != pg))
+    for (const page_t *pg = h->full.first; pg; pg = pg->next, listed++)
+        if (!pg->in_full || (pg->next ? pg->next->prev != pg : h->full.last != pg))
             PROBLEM("heap %p: full list broken\n", (void *)h);
     if (listed != in_use) PROBLEM("heap %p: %u pages in use, %u listed\n", (void *)h, in_use, listed);
     return bad;

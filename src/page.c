@@ -9,34 +9,36 @@
 
 #define EXTEND_BYTES 8192u   /* carve at most this much per step: RSS grows lazily */
 
-/* ---- page lists (owner only) ------------------------------------------ */
-static void list_remove(page_t **head, page_t *pg) {
+/* ---- page queues (owner only) ----------------------------------------- */
+static void list_remove(page_queue_t *q, page_t *pg) {
     if (pg->prev) pg->prev->next = pg->next;
-    else *head = pg->next;
+    else q->first = pg->next;
     if (pg->next) pg->next->prev = pg->prev;
+    else q->last = pg->prev;
     pg->next = pg->prev = NULL;
 }
 
-static void list_push(page_t **head, page_t *pg) {
+static void list_push(page_queue_t *q, page_t *pg) {
     pg->prev = NULL;
-    pg->next = *head;
-    if (*head) (*head)->prev = pg;
-    *head = pg;
+    pg->next = q->first;
+    if (q->first) q->first->prev = pg;
+    else q->last = pg;
+    q->first = pg;
 }
 
-/* Second place in the list: behind the current page, so a page that just
- * regained a few blocks does not displace a page being filled. */
-static void list_push_second(page_t **head, page_t *pg) {
-    page_t *first = *head;
-    if (!first) { list_push(head, pg); return; }
-    pg->prev = first;
-    pg->next = first->next;
-    if (first->next) first->next->prev = pg;
-    first->next = pg;
+/* End of the queue: a page that just regained a few blocks waits its
+ * turn, gathering more frees, instead of making the next refills hop
+ * between pages that each have one free block. */
+static void list_append(page_queue_t *q, page_t *pg) {
+    pg->next = NULL;
+    pg->prev = q->last;
+    if (q->last) q->last->next = pg;
+    else q->first = pg;
+    q->last = pg;
 }
 
 static void set_cur(heap_t *h, unsigned cls) {
-    h->cur[cls] = h->avail[cls] ? h->avail[cls] : &cairn_empty_page;
+    h->cur[cls] = h->avail[cls].first ? h->avail[cls].first : &cairn_empty_page;
 }
 
 /* ---- carving ------------------------------------------------------------ */
@@ -129,7 +131,7 @@ static void page_unfull(heap_t *h, page_t *pg) {
     atomic_fetch_and_explicit(&pg->thread_free, ~TF_FULL, memory_order_relaxed);
     list_remove(&h->full, pg);
     pg->in_full = 0;
-    list_push_second(&h->avail[pg->cls], pg);
+    list_append(&h->avail[pg->cls], pg);
     set_cur(h, pg->cls);
 }
 
@@ -137,7 +139,7 @@ static void page_unfull(heap_t *h, page_t *pg) {
 void heap_rescan_full(heap_t *h) {
     atomic_store_explicit(&h->full_dirty, 0, memory_order_relaxed);
     atomic_thread_fence(memory_order_seq_cst);
-    for (page_t *pg = h->full, *next; pg; pg = next) {
+    for (page_t *pg = h->full.first, *next; pg; pg = next) {
         next = pg->next;
         if (atomic_load_explicit(&pg->thread_free, memory_order_relaxed) & ~TF_FULL)
             page_unfull(h, pg);
@@ -158,7 +160,7 @@ static void *pop_block(heap_t *h, page_t *pg) {
 /* Find room in the avail list, parking exhausted pages as full. */
 static page_t *find_page(heap_t *h, unsigned cls) {
     page_t *pg;
-    while ((pg = h->avail[cls]) != NULL) {
+    while ((pg = h->avail[cls].first) != NULL) {
         if (!pg->free) page_collect(pg);
         if (!pg->free) page_extend(pg);
         if (pg->free) return pg;
@@ -225,13 +227,13 @@ NOINLINE void small_free_remote(page_t *pg, block_t *b) {
  * back to their segments (thread exit, trim). */
 void heap_collect_all(heap_t *h, bool release_empty) {
     heap_rescan_full(h);
-    for (page_t *pg = h->full, *next; pg; pg = next) {
+    for (page_t *pg = h->full.first, *next; pg; pg = next) {
         next = pg->next;
         page_collect(pg);
         if (pg->free) page_unfull(h, pg);
     }
     for (unsigned c = 0; c < NCLASSES; c++) {
-        for (page_t *pg = h->avail[c], *next; pg; pg = next) {
+        for (page_t *pg = h->avail[c].first, *next; pg; pg = next) {
             next = pg->next;
             page_collect(pg);
             if (release_empty && pg->used == 0) {

@@ -148,6 +148,11 @@ typedef struct huge_hdr {
 } huge_hdr_t;
 
 /* ---- thread heaps ------------------------------------------------------- */
+/* A doubly linked queue of pages (owner only): last == NULL iff first == NULL. */
+typedef struct page_queue {
+    page_t *first, *last;
+} page_queue_t;
+
 enum heap_state { HEAP_EMPTY = 0, HEAP_ACTIVE, HEAP_POOLED, HEAP_ORPHAN };
 
 /* A thread's heap. Only its owner thread touches it, except `notify`
@@ -156,8 +161,8 @@ enum heap_state { HEAP_EMPTY = 0, HEAP_ACTIVE, HEAP_POOLED, HEAP_ORPHAN };
  * static empty page, so the malloc fast path needs no NULL test. */
 typedef struct heap {
     page_t *cur[NCLASSES];
-    page_t *avail[NCLASSES];         /* pages of the class, may have room  */
-    page_t *full;                    /* pages with no room when last seen  */
+    page_queue_t avail[NCLASSES];    /* pages of the class, may have room  */
+    page_queue_t full;               /* pages with no room when last seen  */
     _Atomic int full_dirty;          /* a full page got a remote free      */
     small_seg_t *segs;               /* all small segments of this heap    */
     /* Counters of this thread's operations (owner only; read racily by
