@@ -141,7 +141,7 @@ API int cairn_malloc_trim(size_t pad) {
         heap_collect_all(h, true);
         heap_purge(h, true);
     }
-    heaps_reclaim_pooled();
+    heaps_reclaim_pooled(true);
     arenas_purge(true);
     seg_cache_purge(true);
     huge_cache_flush(true);

@@ -65,6 +65,7 @@ heap_t *heap_for_thread(void) {
 void heap_thread_exit(heap_t *h) {
     if (!h || h != cairn_tl_heap) return;
     heap_collect_all(h, true);
+    heap_park(h);
     cairn_tl_heap = &cairn_empty_heap;
     pthread_mutex_lock(&heap_lock);
     h->state = HEAP_POOLED;
@@ -80,12 +81,20 @@ API void cairn_thread_done(void) {
     if (key_made) pthread_setspecific(exit_key, NULL);
 }
 
-/* Return what pooled heaps no longer use (malloc_trim). */
-void heaps_reclaim_pooled(void) {
-    pthread_mutex_lock(&heap_lock);
+/* Tidy heaps that no thread owns: collect blocks other threads freed into
+ * them, release pages that became empty, purge. Forced (malloc_trim):
+ * every pooled heap, waiting for the lock. Otherwise (the purge tick):
+ * only heaps a remote free flagged or that hold dirty pages, and only if
+ * the heap lock is free at once, so a slow path never waits here. */
+void heaps_reclaim_pooled(bool force) {
+    if (force) pthread_mutex_lock(&heap_lock);
+    else if (pthread_mutex_trylock(&heap_lock) != 0) return;
     for (heap_t *h = pool; h; h = h->next_pool) {
+        if (!force && !atomic_load_explicit(&h->full_dirty, memory_order_relaxed) && !h->dirty_pages)
+            continue;
         heap_collect_all(h, true);
-        heap_purge(h, true);
+        heap_park(h);
+        heap_purge(h, force);
     }
     pthread_mutex_unlock(&heap_lock);
 }

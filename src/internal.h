@@ -108,6 +108,7 @@ void    *small_refill(heap_t *h, unsigned cls);
 void     small_free_slow(page_t *pg, block_t *b, bool local);
 void     heap_collect_all(heap_t *h, bool release_empty);
 void     heap_rescan_full(heap_t *h);
+void     heap_park(heap_t *h);
 void     small_free_remote(page_t *pg, block_t *b);
 
 /* ---- heap.c: thread heaps --------------------------------------------- */
@@ -120,7 +121,7 @@ void    heaps_lock(void);
 void    heaps_unlock(void);
 void    heaps_after_fork_child(void);
 heap_t *heaps_first(void);                    /* heap lock held           */
-void    heaps_reclaim_pooled(void);
+void    heaps_reclaim_pooled(bool force);
 
 /* ---- large.c: TLSF arenas ------------------------------------------------ */
 void   arenas_init(void);

@@ -244,3 +244,18 @@ void heap_collect_all(heap_t *h, bool release_empty) {
         set_cur(h, c);
     }
 }
+
+/* Before a heap goes to the pool: every page that still holds live blocks
+ * is parked on the full list, so a remote free into it raises full_dirty
+ * and the pooled heap can be tidied without waiting for an adopter. */
+void heap_park(heap_t *h) {
+    for (unsigned c = 0; c < NCLASSES; c++) {
+        page_t *pg;
+        while ((pg = h->avail[c].first) != NULL) {
+            page_collect(pg);
+            if (pg->used == 0) { list_remove(&h->avail[c], pg); page_release(h, pg); }
+            else page_to_full(h, pg);      /* retried if a remote free raced */
+        }
+        set_cur(h, c);
+    }
+}

@@ -17,6 +17,7 @@ void purge_tick(heap_t *h, uint64_t now) {
     uint64_t due = atomic_load_explicit(&next_global_purge, memory_order_relaxed);
     if (now < due || !atomic_compare_exchange_strong(&next_global_purge, &due, now + delay))
         return;
+    heaps_reclaim_pooled(false);
     seg_cache_purge(false);
     huge_cache_flush(false);
     arenas_purge(false);

@@ -112,6 +112,7 @@ t reuse             120 "$T/std/t_reuse"
 t trim              120 "$T/std/t_trim"
 t purge-nodelay     120 env CAIRN_PURGE_DELAY=0 "$T/std/t_trim" nodelay
 t purge-delay       120 "$T/std/t_trim" delay
+t pooled-heap       120 "$T/std/t_pooled"
 
 # ---- stress ---------------------------------------------------------------
 t stress            300 "$T/std/t_stress"
