@@ -6,12 +6,34 @@
 #include <errno.h>
 #include <string.h>
 
-static void *move_block(void *p, size_t old_usable, size_t size) {
-    void *q = fast_malloc(size);
+/* Blocks that grow by realloc tend to grow again. From this size on they
+ * move to the large heap (TLSF), which can extend them in place and merges
+ * what they leave behind, instead of a size class that would leave a hole
+ * in every class the block passes through. */
+#define GROWN_TO_LARGE 512
+
+static void *move_to(void *p, void *q, size_t old_usable, size_t size) {
     if (!q) return NULL;
     memcpy(q, p, old_usable < size ? old_usable : size);
     fast_free(p);
     return q;
+}
+
+static void *move_block(void *p, size_t old_usable, size_t size) {
+    return move_to(p, fast_malloc(size), old_usable, size);
+}
+
+/* Growth gets 25% headroom, so a block grown by small steps moves only
+ * every so often (amortised, like a growing array's capacity). */
+static size_t with_headroom(size_t size) {
+    size_t g = size + size / 4;
+    return g > LARGE_MAX ? LARGE_MAX : g;
+}
+
+static void *move_to_large(void *p, size_t old_usable, size_t size) {
+    heap_t *h = heap_for_thread();
+    void *q = h ? large_alloc(h->arena, with_headroom(size), MIN_ALIGN) : NULL;
+    return move_to(p, q, old_usable, size);
 }
 
 /* A live small block stays when the new size still uses at least half of
@@ -26,12 +48,19 @@ static void *realloc_small(void *p, const small_seg_t *s, size_t size) {
     if (((const block_t *)p)->cookie == (cairn_key ^ a)) cairn_fatal("realloc of freed pointer", p);
     size_t bs = pg->block_size;
     if (size <= bs && (size >= bs / 2 || bs <= 32)) return p;
+    if (size > bs && size >= GROWN_TO_LARGE && size <= LARGE_MAX) return move_to_large(p, bs, size);
     return move_block(p, bs, size);
 }
 
+/* A large block stays in the large heap while it fits there, in place if
+ * its neighbour allows, else moved within the heap. */
 static void *realloc_large(void *p, large_seg_t *s, size_t size) {
-    if (size > SMALL_MAX && size <= LARGE_MAX && large_resize_inplace(p, s, size)) return p;
-    return move_block(p, large_usable(p, s), size);
+    size_t usable = large_usable(p, s);
+    if (size > LARGE_MAX) return move_block(p, usable, size);
+    if (size <= usable && size >= usable / 2) return p;        /* keep the slack */
+    if (size > usable && large_resize_inplace(p, s, with_headroom(size))) return p;
+    if (large_resize_inplace(p, s, size)) return p;
+    return move_to_large(p, usable, size);
 }
 
 static void *realloc_huge(void *p, huge_hdr_t *h, size_t size) {
