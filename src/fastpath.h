@@ -18,7 +18,9 @@ static inline void *small_alloc(unsigned cls) {
     page_t *pg = h->cur[cls];
     block_t *b = pg->free;
     if (likely(b != NULL)) {
-        pg->free = b->next;
+        block_t *next = b->next;
+        pg->free = next;
+        __builtin_prefetch(next, 1);    /* the next malloc's block: warm it now */
         pg->used++;
         b->cookie = 0;                  /* so a later free is not a "double" */
         h->nmalloc++;
