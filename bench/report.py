@@ -445,6 +445,12 @@ def write_docs(data, path, name):
     # drop the title of the results file, keep everything else
     L.extend(l if not l.startswith("## ") else "#" + l for l in md[1:])
     L.append("")
+    analysis = ROOT / "bench" / "ANALYSIS.md"
+    if analysis.exists():
+        L.append("## Reading these results")
+        L.append("")
+        L.append(analysis.read_text().strip())
+        L.append("")
     L.append("### Charts")
     L.append("")
     L.append("Each allocator normalised to cairn (cairn = 1, log scale): a bar above 1 means "
