@@ -59,7 +59,7 @@ static inline void fast_free(void *p) {
         pg->local_free = b;
         h->nfree++;
         h->bytes_free += pg->block_size;
-        if (unlikely(--pg->used == 0 || pg->in_full)) small_free_slow(pg, b, true);
+        if (unlikely(--pg->used == 0 || pg->in_full)) small_free_slow(pg);
         return;
     }
     small_free_remote(pg, b);

@@ -105,7 +105,7 @@ void     page_init(page_t *pg, heap_t *h, unsigned cls);
 bool     page_extend(page_t *pg);
 uint32_t page_collect(page_t *pg);            /* returns blocks gathered  */
 void    *small_refill(heap_t *h, unsigned cls);
-void     small_free_slow(page_t *pg, block_t *b, bool local);
+void     small_free_slow(page_t *pg);
 void     heap_collect_all(heap_t *h, bool release_empty);
 void     heap_rescan_full(heap_t *h);
 void     heap_park(heap_t *h);

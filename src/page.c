@@ -193,8 +193,7 @@ NOINLINE void *small_refill(heap_t *h, unsigned cls) {
 /* ---- slow frees --------------------------------------------------------- */
 /* A local free emptied the page or hit a parked one. An empty page goes
  * back to its segment unless it is the page the class allocates from. */
-void small_free_slow(page_t *pg, block_t *b, bool local) {
-    (void)b; (void)local;
+void small_free_slow(page_t *pg) {
     heap_t *h = pg->heap;
     if (pg->in_full) page_unfull(h, pg);
     if (pg->used == 0 && h->cur[pg->cls] != pg) {
