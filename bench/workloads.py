@@ -268,6 +268,11 @@ class ProgramWorkload:
     def repro(self, mode):
         return "python3 bench/run.py --mode %s --only %s --alloc cairn" % (mode, self.name)
 
+    @staticmethod
+    def preloaded(cmd):
+        """The shell line that reruns cmd under cairn (for failure reports)."""
+        return "LD_PRELOAD=$PWD/build/libcairn.so " + " ".join(cmd)
+
 
 class Lua(ProgramWorkload):
     name = "lua"
@@ -288,7 +293,7 @@ class Lua(ProgramWorkload):
         return o
 
     def repro(self, mode):
-        return "LD_PRELOAD=$PWD/build/libcairn.so " + " ".join(self.command(mode))
+        return self.preloaded(self.command(mode))
 
 
 class Python(Lua):
@@ -368,7 +373,7 @@ class Gcc(ProgramWorkload):
         return o
 
     def repro(self, mode):
-        return "LD_PRELOAD=$PWD/build/libcairn.so " + " ".join(self.command(mode, "/tmp/out.s"))
+        return self.preloaded(self.command(mode, "/tmp/out.s"))
 
 
 class Sqlite(ProgramWorkload):
@@ -514,7 +519,7 @@ class Z3(ProgramWorkload):
         return o
 
     def repro(self, mode):
-        return "LD_PRELOAD=$PWD/build/libcairn.so " + " ".join(self.command(mode))
+        return self.preloaded(self.command(mode))
 
 
 class Ghostscript(ProgramWorkload):
@@ -579,7 +584,7 @@ class Ghostscript(ProgramWorkload):
         return o
 
     def repro(self, mode):
-        return "LD_PRELOAD=$PWD/build/libcairn.so " + " ".join(self.command(mode, "/tmp"))
+        return self.preloaded(self.command(mode, "/tmp"))
 
 
 class RocksDB(ProgramWorkload):
@@ -620,7 +625,7 @@ class RocksDB(ProgramWorkload):
         return o
 
     def repro(self, mode):
-        return "LD_PRELOAD=$PWD/build/libcairn.so " + " ".join(self.command(mode, "/tmp/rdb"))
+        return self.preloaded(self.command(mode, "/tmp/rdb"))
 
 
 class Redis(ProgramWorkload):
