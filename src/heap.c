@@ -58,6 +58,9 @@ heap_t *heap_for_thread(void) {
     if (!h) { errno = ENOMEM; return NULL; }
     cairn_tl_heap = h;
     if (key_made) pthread_setspecific(exit_key, h);
+    /* An adopted heap had all its pages parked as full (heap_park): bring
+     * back those with free blocks, or they would sit unused. */
+    if (h->full.first) heap_collect_all(h, true);
     return h;
 }
 
