@@ -41,7 +41,7 @@ static inline void *fast_malloc(size_t size) {
 static inline void fast_free(void *p) {
     uintptr_t a = (uintptr_t)p;
     small_seg_t *s = (small_seg_t *)(a & ~(uintptr_t)SEG_MASK);
-    if (unlikely(segmap_get(a) != MAP_HEADER || s->kind != SEG_SMALL)) {
+    if (unlikely(segmap_get(a) != MAP_SMALL)) {
         free_slow(p);
         return;
     }

@@ -46,7 +46,7 @@ static void unlink_out(huge_hdr_t *h) {
     pthread_mutex_unlock(&huge_mu);
 }
 
-static unsigned map_kind(size_t off) { return off < SEG_SIZE ? MAP_HEADER : MAP_HEADER_BEFORE; }
+static unsigned map_kind(size_t off) { return off < SEG_SIZE ? MAP_HUGE : MAP_HEADER_BEFORE; }
 
 /* Unmap cached mappings older than the delay (all when forced). Called
  * with huge_mu held; unmapping happens after the lock is dropped. */

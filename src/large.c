@@ -115,7 +115,7 @@ static bool arena_grow(arena_t *a) {
     lblock_t *sentinel = (lblock_t *)((char *)b + size);
     sentinel->size_flags = LB_MAGIC;               /* size 0, in use */
     free_insert(a, b, size, recycled, clock_ms());
-    segmap_set((uintptr_t)s, MAP_HEADER);
+    segmap_set((uintptr_t)s, MAP_LARGE);
     return true;
 }
 

@@ -14,7 +14,7 @@ void segmap_set(uintptr_t a, unsigned v) {
 void *segmap_header(const void *p) {
     uintptr_t a = (uintptr_t)p;
     switch (segmap_get(a)) {
-    case MAP_HEADER: return (void *)(a & ~(uintptr_t)SEG_MASK);
+    case MAP_SMALL: case MAP_LARGE: case MAP_HUGE: return (void *)(a & ~(uintptr_t)SEG_MASK);
     case MAP_HEADER_BEFORE: return (void *)((a & ~(uintptr_t)SEG_MASK) - SEG_SIZE);
     default: return NULL;
     }

@@ -67,7 +67,7 @@ static small_seg_t *small_seg_new(heap_t *h) {
     s->next = h->segs;
     if (h->segs) h->segs->prev = s;
     h->segs = s;
-    segmap_set((uintptr_t)s, MAP_HEADER);
+    segmap_set((uintptr_t)s, MAP_SMALL);
     return s;
 }
 

@@ -30,8 +30,16 @@
 #define MIN_ALIGN      16u
 #define TF_FULL        ((uintptr_t)1)
 
-/* Segment map values: what the 4 MiB chunk of an address holds. */
-enum { MAP_NONE = 0, MAP_HEADER = 1, MAP_HEADER_BEFORE = 2, MAP_FREED_HUGE = 3 };
+/* Segment map values: what the 4 MiB chunk of an address holds. The kind
+ * is here too, so free can tell a small block from the map byte alone. */
+enum {
+    MAP_NONE = 0,
+    MAP_SMALL = 1,          /* small segment header at the masked address   */
+    MAP_HEADER_BEFORE = 2,  /* huge header 4 MiB below (alignment >= 4 MiB) */
+    MAP_FREED_HUGE = 3,     /* a huge block was freed here (double free)    */
+    MAP_LARGE = 4,          /* large segment header at the masked address   */
+    MAP_HUGE = 5,           /* huge header at the masked address            */
+};
 
 enum seg_kind { SEG_SMALL = 0x5A, SEG_LARGE = 0x1A, SEG_HUGE = 0x4B };
 
