@@ -10,13 +10,15 @@
 /* Requests larger than this can never succeed: glibc's limit. */
 #define MAX_REQUEST ((size_t)PTRDIFF_MAX)
 
+/* A large block from the arena of the calling thread's heap. */
+void *large_alloc_here(size_t size, size_t align) {
+    heap_t *h = heap_for_thread();
+    return h ? large_alloc(h->arena, size, align) : NULL;
+}
+
 NOINLINE void *malloc_big(size_t size) {
     if (unlikely(size > MAX_REQUEST)) { errno = ENOMEM; return NULL; }
-    if (size <= LARGE_MAX) {
-        heap_t *h = heap_for_thread();
-        return h ? large_alloc(h->arena, size, MIN_ALIGN) : NULL;
-    }
-    cairn_init();
+    if (size <= LARGE_MAX) return large_alloc_here(size, MIN_ALIGN);
     return huge_alloc(size, MIN_ALIGN, false);
 }
 
@@ -51,7 +53,6 @@ API void *cairn_calloc(size_t n, size_t size) {
     if (unlikely(__builtin_mul_overflow(n, size, &total))) { errno = ENOMEM; return NULL; }
     if (total > LARGE_MAX) {        /* fresh mappings are zero already */
         if (total > MAX_REQUEST) { errno = ENOMEM; return NULL; }
-        cairn_init();
         return huge_alloc(total, MIN_ALIGN, true);
     }
     void *p = fast_malloc(total);
@@ -67,11 +68,7 @@ void *alloc_aligned(size_t size, size_t align) {
     if (unlikely(size > MAX_REQUEST)) { errno = ENOMEM; return NULL; }
     int cls = size_class_aligned(size, align);
     if (cls >= 0) return small_alloc((unsigned)cls);
-    if (size + align <= LARGE_MAX) {
-        heap_t *h = heap_for_thread();
-        return h ? large_alloc(h->arena, size, align) : NULL;
-    }
-    cairn_init();
+    if (size + align <= LARGE_MAX) return large_alloc_here(size, align);
     return huge_alloc(size, align, false);
 }
 

@@ -35,6 +35,15 @@ static inline void *fast_malloc(size_t size) {
     return malloc_big(size);
 }
 
+/* Is a (an address inside pg's page) the start of a block carved there?
+ * Exact division by multiplying with a 32-bit reciprocal. A page not in
+ * use has block size and capacity 0, so nothing passes. */
+static inline bool small_block_start(const page_t *pg, uintptr_t a) {
+    uint32_t off = (uint32_t)(a & (PAGE_SIZE_ - 1));
+    uint32_t idx = (uint32_t)(((uint64_t)off * pg->recip) >> 32);
+    return idx * pg->block_size == off && idx < LOAD_RELAXED(pg->capacity);
+}
+
 /* Free: find the page by masking, check that p is a block start of a page
  * in use (exact division by multiplying with a reciprocal) and that the
  * block is not already free (cookie), then push it on the right list. */
@@ -46,10 +55,7 @@ static inline void fast_free(void *p) {
         return;
     }
     page_t *pg = &s->pages[(a >> PAGE_SHIFT) & (PAGES_PER_SEG - 1)];
-    uint32_t off = (uint32_t)(a & (PAGE_SIZE_ - 1));
-    uint32_t idx = (uint32_t)(((uint64_t)off * pg->recip) >> 32);
-    if (unlikely(idx * pg->block_size != off || idx >= LOAD_RELAXED(pg->capacity)))
-        cairn_fatal("invalid free of", p);
+    if (unlikely(!small_block_start(pg, a))) cairn_fatal("invalid free of", p);
     block_t *b = (block_t *)p;
     if (unlikely(b->cookie == (cairn_key ^ a))) cairn_fatal("double free of", p);
     b->cookie = cairn_key ^ a;

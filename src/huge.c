@@ -133,6 +133,7 @@ static bool cache_put(huge_hdr_t *h) {
  * off = 4 KiB normally, off = align for alignments up to 2 MiB, and
  * off = 4 MiB for larger alignments (then H = block - 4 MiB). */
 void *huge_alloc(size_t size, size_t align, bool zero) {
+    cairn_init();                        /* options (purge delay) are read here */
     size_t off = align <= OS_PAGE ? OS_PAGE : align < SEG_SIZE ? align : SEG_SIZE;
     size_t psize = align_up(size, OS_PAGE);
     if (psize < size || psize + off < psize) { errno = ENOMEM; return NULL; }

@@ -103,7 +103,7 @@ static inline uintptr_t page_start(const page_t *pg) {
 /* ---- page.c: free lists of one page ------------------------------------ */
 void     page_init(page_t *pg, heap_t *h, unsigned cls);
 bool     page_extend(page_t *pg);
-uint32_t page_collect(page_t *pg);            /* returns blocks gathered  */
+void     page_collect(page_t *pg);
 void    *small_refill(heap_t *h, unsigned cls);
 void     small_free_slow(page_t *pg);
 void     heap_collect_all(heap_t *h, bool release_empty);
@@ -152,6 +152,7 @@ void   huge_stats(uint64_t *nalloc, uint64_t *nfree, uint64_t *live, uint64_t *c
 
 /* ---- alloc.c: entry points shared by the API layer ---------------------- */
 void  *alloc_aligned(size_t size, size_t align);
+void  *large_alloc_here(size_t size, size_t align);
 size_t usable_size(const void *p);
 
 /* ---- stats.c / check.c ---------------------------------------------------- */

@@ -80,11 +80,10 @@ bool page_extend(page_t *pg) {
     return true;
 }
 
-/* Gather blocks freed by other threads; returns how many. Keeps the
- * TF_FULL bit as it was. */
-static uint32_t take_thread_free(page_t *pg) {
+/* Gather blocks freed by other threads. Keeps the TF_FULL bit as it was. */
+static void take_thread_free(page_t *pg) {
     uintptr_t tf = atomic_load_explicit(&pg->thread_free, memory_order_relaxed);
-    if ((tf & ~TF_FULL) == 0) return 0;
+    if ((tf & ~TF_FULL) == 0) return;
     tf = atomic_exchange_explicit(&pg->thread_free, tf & TF_FULL, memory_order_acquire);
     block_t *list = (block_t *)(tf & ~TF_FULL), *tail = list;
     uint32_t n = 1;
@@ -92,12 +91,10 @@ static uint32_t take_thread_free(page_t *pg) {
     tail->next = pg->free;
     pg->free = list;
     pg->used -= n;
-    return n;
 }
 
 /* Move local frees and remote frees onto the free list. */
-uint32_t page_collect(page_t *pg) {
-    uint32_t n = 0;
+void page_collect(page_t *pg) {
     if (pg->local_free) {
         if (pg->free) {                 /* rare: only outside the refill */
             block_t *tail = pg->local_free;
@@ -106,9 +103,8 @@ uint32_t page_collect(page_t *pg) {
         }
         pg->free = pg->local_free;
         pg->local_free = NULL;
-        n = 1;
     }
-    return n + take_thread_free(pg);
+    take_thread_free(pg);
 }
 
 /* ---- the full list ------------------------------------------------------ */
@@ -225,7 +221,9 @@ NOINLINE void small_free_remote(page_t *pg, block_t *b) {
 /* Collect every page of the heap; with release_empty, give empty pages
  * back to their segments (thread exit, trim). */
 void heap_collect_all(heap_t *h, bool release_empty) {
-    heap_rescan_full(h);
+    /* The loop below visits every full page, so the flag is simply reset;
+     * a remote free after this store raises it again. */
+    atomic_store(&h->full_dirty, 0);
     for (page_t *pg = h->full.first, *next; pg; pg = next) {
         next = pg->next;
         page_collect(pg);

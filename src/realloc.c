@@ -31,9 +31,7 @@ static size_t with_headroom(size_t size) {
 }
 
 static void *move_to_large(void *p, size_t old_usable, size_t size) {
-    heap_t *h = heap_for_thread();
-    void *q = h ? large_alloc(h->arena, with_headroom(size), MIN_ALIGN) : NULL;
-    return move_to(p, q, old_usable, size);
+    return move_to(p, large_alloc_here(with_headroom(size), MIN_ALIGN), old_usable, size);
 }
 
 /* A live small block stays when the new size still uses at least half of
@@ -41,10 +39,7 @@ static void *move_to_large(void *p, size_t old_usable, size_t size) {
 static void *realloc_small(void *p, const small_seg_t *s, size_t size) {
     uintptr_t a = (uintptr_t)p;
     const page_t *pg = &s->pages[(a >> PAGE_SHIFT) & (PAGES_PER_SEG - 1)];
-    uint32_t off = (uint32_t)(a & (PAGE_SIZE_ - 1));
-    uint32_t idx = (uint32_t)(((uint64_t)off * pg->recip) >> 32);
-    if (idx * pg->block_size != off || idx >= LOAD_RELAXED(pg->capacity))
-        cairn_fatal("realloc of invalid pointer", p);
+    if (!small_block_start(pg, a)) cairn_fatal("realloc of invalid pointer", p);
     if (((const block_t *)p)->cookie == (cairn_key ^ a)) cairn_fatal("realloc of freed pointer", p);
     size_t bs = pg->block_size;
     if (size <= bs && (size >= bs / 2 || bs <= 32)) return p;
