@@ -25,6 +25,61 @@ static void lb_set(lblock_t *b, size_t size, size_t flags) {
     if (size) lb_next(b)->prev_size = size;
 }
 
+/* ---- the live bitmap: the authority on what may be freed -------------------- */
+static inline large_seg_t *lb_segment(const void *p) {
+    return (large_seg_t *)((uintptr_t)p & ~(uintptr_t)SEG_MASK);
+}
+
+/* Mark or unmark b as live (arena lock held). */
+static void live_mark(lblock_t *b, bool on) {
+    large_seg_t *s = lb_segment(b);
+    unsigned i = (unsigned)(((uintptr_t)b + LB_HDR - (uintptr_t)s) / LB_GRAIN);
+    uint64_t w = LOAD_RELAXED(s->live[i / 64]), bit = (uint64_t)1 << (i % 64);
+    STORE_RELAXED(s->live[i / 64], on ? w | bit : w & ~bit);
+}
+
+/* Is p the payload of a live block of s? Needs no lock: one relaxed load. */
+static bool live_test(const large_seg_t *s, const void *p) {
+    uintptr_t a = (uintptr_t)p;
+    if (a & (LB_GRAIN - 1)) return false;
+    unsigned i = (unsigned)((a - (uintptr_t)s) / LB_GRAIN);
+    return LOAD_RELAXED(s->live[i / 64]) >> (i % 64) & 1;
+}
+
+static bool tag_ok(const lblock_t *b) {
+    return (b->size_flags & ~(LB_SIZE_MASK | LB_FLAGS)) == LB_MAGIC;
+}
+
+/* Why p, which is not live, was passed in: a block freed before (its header,
+ * or the stale header of a block merged into a neighbour, says free), or
+ * something that was never a block. Reads only inside the segment. */
+static const char *not_live_reason(const large_seg_t *s, const void *p, const char *dbl,
+                                   const char *inv) {
+    uintptr_t a = (uintptr_t)p;
+    if ((a & 15) || a < (uintptr_t)s + LSEG_FIRST + LB_HDR) return inv;
+    const lblock_t *h = (const lblock_t *)(a - LB_HDR);
+    return tag_ok(h) && lb_free(h) ? dbl : inv;
+}
+
+/* The block of live payload p, with its tags checked; else fatal. The
+ * arena lock (if held) is released first so an abort handler can allocate. */
+static lblock_t *live_block(arena_t *a, const large_seg_t *s, void *p, const char *dbl,
+                            const char *inv) {
+    if (unlikely(!live_test(s, p))) {
+        if (a) pthread_mutex_unlock(&a->lock);
+        cairn_fatal(not_live_reason(s, p, dbl, inv), p);
+    }
+    lblock_t *b = (lblock_t *)((uintptr_t)p - LB_HDR);
+    size_t size = lb_size(b);
+    if (unlikely(!tag_ok(b) || lb_free(b) || size < LB_MIN ||
+                 (uintptr_t)b + size > (uintptr_t)s + SEG_SIZE - LB_HDR ||
+                 lb_next(b)->prev_size != size)) {
+        if (a) pthread_mutex_unlock(&a->lock);
+        cairn_fatal("heap corruption: overwritten header of large block", p);
+    }
+    return b;
+}
+
 /* ---- TLSF index ------------------------------------------------------------------ */
 static void mapping(size_t size, unsigned *fl, unsigned *sl) {
     if (size < 256) { *fl = 0; *sl = (unsigned)(size >> 4); return; }
@@ -154,7 +209,7 @@ static void arena_purge(arena_t *a, uint64_t now, bool force) {
 
 /* ---- allocation -------------------------------------------------------------------- */
 static size_t block_need(size_t size) {
-    size_t need = align_up(size, 16) + LB_HDR;
+    size_t need = align_up(size + LB_HDR, LB_GRAIN);
     return need < LB_MIN ? LB_MIN : need;
 }
 
@@ -192,6 +247,7 @@ void *large_alloc(arena_t *a, size_t size, size_t align) {
     lb_set(b, lb_size(b), 0);
     if (align > MIN_ALIGN) b = align_block(a, b, align, dirty, when);
     split_tail(a, b, need, dirty, when);
+    live_mark(b, true);
     a->nalloc++;
     a->live_bytes += lb_size(b) - LB_HDR;
     pthread_mutex_unlock(&a->lock);
@@ -199,18 +255,6 @@ void *large_alloc(arena_t *a, size_t size, size_t align) {
 }
 
 /* ---- free ------------------------------------------------------------------------------- */
-/* Is p the payload of a block header inside segment s? Arena lock held. */
-static lblock_t *valid_block(void *p, large_seg_t *s) {
-    uintptr_t a = (uintptr_t)p, base = (uintptr_t)s;
-    if ((a & 15) || a < base + LSEG_FIRST + LB_HDR || a >= base + SEG_SIZE - LB_HDR) return NULL;
-    lblock_t *b = (lblock_t *)(a - LB_HDR);
-    size_t size = lb_size(b);
-    if ((b->size_flags & ~(LB_SIZE_MASK | LB_FLAGS)) != LB_MAGIC || size < LB_MIN ||
-        (uintptr_t)b + size > base + SEG_SIZE - LB_HDR || lb_next(b)->prev_size != size)
-        return NULL;
-    return b;
-}
-
 /* Merge free b with free neighbours and index the result. */
 static lblock_t *coalesce_insert(arena_t *a, lblock_t *b, uint64_t now) {
     size_t size = lb_size(b);
@@ -218,6 +262,7 @@ static lblock_t *coalesce_insert(arena_t *a, lblock_t *b, uint64_t now) {
         lblock_t *p = lb_prev(b);
         free_remove(a, p);
         size += lb_size(p);
+        b->size_flags |= LB_FREE;      /* its stale header now reads as freed */
         b = p;
     }
     lblock_t *n = (lblock_t *)((char *)b + size);
@@ -232,14 +277,8 @@ static lblock_t *coalesce_insert(arena_t *a, lblock_t *b, uint64_t now) {
 void large_free(void *p, large_seg_t *s) {
     arena_t *a = s->arena;
     pthread_mutex_lock(&a->lock);
-    lblock_t *b = valid_block(p, s);
-    if (!b || lb_free(b)) {
-        /* A freed block merged into its predecessor keeps a stale header. */
-        const lblock_t *h = (const lblock_t *)((uintptr_t)p - LB_HDR);
-        bool was_block = !((uintptr_t)p & 15) && (uintptr_t)p >= (uintptr_t)s + LSEG_FIRST + LB_HDR &&
-                         (h->size_flags & ~(LB_SIZE_MASK | LB_FLAGS)) == LB_MAGIC;
-        cairn_fatal(was_block && lb_free(h) ? "double free of" : "invalid free of", p);
-    }
+    lblock_t *b = live_block(a, s, p, "double free of", "invalid free of");
+    live_mark(b, false);
     a->nfree++;
     a->live_bytes -= lb_size(b) - LB_HDR;
     uint64_t now = clock_ms();
@@ -251,8 +290,8 @@ void large_free(void *p, large_seg_t *s) {
 }
 
 size_t large_usable(const void *p, large_seg_t *s) {
-    (void)s;
-    const lblock_t *b = (const lblock_t *)((uintptr_t)p - LB_HDR);
+    const lblock_t *b = live_block(NULL, s, (void *)p, "malloc_usable_size of freed pointer",
+                                   "malloc_usable_size of invalid pointer");
     return lb_size(b) - LB_HDR;
 }
 
@@ -261,8 +300,7 @@ bool large_resize_inplace(void *p, large_seg_t *s, size_t size) {
     arena_t *a = s->arena;
     size_t need = block_need(size);
     pthread_mutex_lock(&a->lock);
-    lblock_t *b = valid_block(p, s);
-    if (!b || lb_free(b)) cairn_fatal("realloc of invalid or freed pointer", p);
+    lblock_t *b = live_block(a, s, p, "realloc of freed pointer", "realloc of invalid pointer");
     size_t old = lb_size(b);
     if (need > old) {
         lblock_t *n = lb_next(b);
@@ -343,7 +381,9 @@ static int check_lseg(arena_t *a, large_seg_t *s, uint64_t cnt[3], FILE *report)
         PROBLEM("large segment %p: header inconsistent\n", (void *)s);
     lblock_t *b = (lblock_t *)((char *)s + LSEG_FIRST), *end = (lblock_t *)((char *)s + SEG_SIZE - LB_HDR);
     size_t prev = 0;
+    uint64_t live = 0, bits = 0;
     bool prev_free = false;
+    for (unsigned w = 0; w < LSEG_SLOTS / 64; w++) bits += (uint64_t)__builtin_popcountll(s->live[w]);
     while (b < end) {
         size_t sz = lb_size(b);
         if ((b->size_flags & ~(LB_SIZE_MASK | LB_FLAGS)) != LB_MAGIC || sz < LB_MIN ||
@@ -352,14 +392,18 @@ static int check_lseg(arena_t *a, large_seg_t *s, uint64_t cnt[3], FILE *report)
             return bad;
         }
         if (lb_free(b) && prev_free) PROBLEM("large block %p: two free neighbours\n", (void *)b);
+        if (live_test(s, (char *)b + LB_HDR) == lb_free(b))
+            PROBLEM("large block %p: live bit disagrees with its tag\n", (void *)b);
         if (lb_free(b)) { cnt[0]++; if (b->size_flags & LB_DIRTY) cnt[1]++; }
-        else cnt[2] += sz - LB_HDR;
+        else { cnt[2] += sz - LB_HDR; live++; }
         prev_free = lb_free(b);
         prev = sz;
         b = lb_next(b);
     }
     if (b != end || lb_size(b) != 0 || b->prev_size != prev)
         PROBLEM("large segment %p: sentinel broken\n", (void *)s);
+    if (bits != live) PROBLEM("large segment %p: %llu live bits, %llu live blocks\n", (void *)s,
+                              (unsigned long long)bits, (unsigned long long)live);
     return bad;
 }
 

@@ -99,6 +99,7 @@ typedef struct small_seg {
 #define FL_COUNT   26
 #define SL_LOG     4
 #define SL_COUNT   (1u << SL_LOG)
+#define LB_GRAIN   64u                     /* block sizes and payloads: 64 B */
 #define LB_MIN     64u                     /* smallest large block (bytes) */
 #define LB_HDR     16u
 #define LB_MAGIC   ((size_t)0xCA1Bu << 48)
@@ -109,8 +110,12 @@ typedef struct small_seg {
 
 /* Boundary-tag header of a large block: prev_size is the size of the block
  * just before (0 for the first of a segment), size_flags = LB_MAGIC | size |
- * flags, size counting the header. Adjacent free blocks never exist: they
- * are merged at free time. The free-only fields overlay the payload. */
+ * flags, size counting the header and a multiple of LB_GRAIN, so every
+ * payload is 64-byte aligned. Adjacent free blocks never exist: they are
+ * merged at free time, and the header of a block merged into its
+ * predecessor keeps LB_FREE (a stale header never looks live). The tags are
+ * in-band, so they are never the authority on what is live: the segment's
+ * `live` bitmap is. The free-only fields overlay the payload. */
 typedef struct lblock {
     size_t prev_size;
     size_t size_flags;
@@ -121,13 +126,23 @@ typedef struct lblock {
 
 struct arena;
 
+#define LSEG_SLOTS ((unsigned)(SEG_SIZE / LB_GRAIN))   /* 65536 payload slots */
+
+/* A large segment. Invariant: bit i of `live` is set <=> a live (handed
+ * out, not yet freed) block's payload starts at offset i * LB_GRAIN. Bits
+ * change under the arena lock; readers without it (usable size) load
+ * words relaxed. free, realloc and malloc_usable_size accept a pointer
+ * only when its bit is set, whatever the bytes in front of it say. */
 typedef struct large_seg {
     uint8_t kind;                    /* SEG_LARGE                          */
     struct arena *arena;
     struct large_seg *next, *prev;   /* arena's segment list (arena lock)  */
-    uint64_t pad[3];                 /* header is 48 bytes; blocks at 64   */
+    uint64_t pad[4];                 /* bitmap starts at byte 64           */
+    uint64_t live[LSEG_SLOTS / 64];  /* 8 KiB                              */
 } large_seg_t;
-#define LSEG_FIRST 64u
+/* Offset of the first block's header: its payload is the first 64-byte
+ * boundary after the segment header. */
+#define LSEG_FIRST (((sizeof(large_seg_t) + LB_HDR + LB_GRAIN - 1) & ~(size_t)(LB_GRAIN - 1)) - LB_HDR)
 
 /* A large-block arena: TLSF index over its segments' free blocks.
  * Everything here is guarded by `lock`. */

@@ -128,7 +128,8 @@ t debug-threads     300 "$T/pfx/t_threads" "$([ -n "$Q" ] && echo 500 || echo 20
 t debug-fork        240 "$T/pfx/t_fork" "$([ -n "$Q" ] && echo 20 || echo 60)"
 
 # ---- misuse ---------------------------------------------------------------
-for c in double-free-small double-free-small-later double-free-large double-free-huge double-free-aligned; do
+for c in double-free-small double-free-small-later double-free-large double-free-huge double-free-aligned \
+         double-free-large-merged double-free-large-aligned; do
     abort "misuse-$c" "double free of 0x" "$T/std/t_misuse" "$c"
 done
 for c in free-stack interior-small interior-large interior-huge interior-huge-16 foreign-mmap foreign-static; do

@@ -54,6 +54,29 @@ int main(int argc, char **argv)
         A_free(p);
         say(c, stash);
         A_free(stash);
+    } else if (!strcmp(c, "double-free-large-merged")) {
+        /* p is merged with both free neighbours on its first free; its
+         * stale header must not make the second free look valid */
+        size_t n = 20000;
+        char *a = must(A_malloc(n)), *b, *d;
+        p = must(A_malloc(n));
+        b = must(A_malloc(n));
+        d = must(A_malloc(n));
+        memset(d, 7, n);
+        A_free(a);
+        A_free(b);
+        stash = p;
+        A_free(p);
+        say(c, stash);
+        A_free(stash);
+        (void)d;
+    } else if (!strcmp(c, "double-free-large-aligned")) {
+        /* the aligned block merges with the free gap cut off in front */
+        p = must(A_aligned_alloc(65536, 30000));
+        stash = p;
+        A_free(p);
+        say(c, stash);
+        A_free(stash);
     } else if (!strcmp(c, "free-stack")) {
         char buf[256];
         memset(buf, 0, sizeof buf);
