@@ -4,7 +4,7 @@ DESTDIR ?=
 LIBDIR  ?= $(PREFIX)/lib
 INCDIR  ?= $(PREFIX)/include
 CC      ?= cc
-VERSION := 1.0.0
+VERSION := 1.1.0
 SONAME  := libcairn.so.1
 
 BUILD   := build

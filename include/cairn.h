@@ -18,7 +18,7 @@ extern "C" {
 #endif
 
 #define CAIRN_VERSION_MAJOR 1
-#define CAIRN_VERSION_MINOR 0
+#define CAIRN_VERSION_MINOR 1
 #define CAIRN_VERSION_PATCH 0
 
 /* ---- the standard family, glibc semantics ---------------------------- */
@@ -38,6 +38,11 @@ void   cairn_free_aligned_sized(void *p, size_t alignment, size_t size);
 int    cairn_malloc_trim(size_t pad);
 
 /* ---- statistics -------------------------------------------------------- */
+/* The fields up to peak_rss_bytes are those of cairn 1.0, in its order.
+ * Later fields are appended, never reordered: cairn_stats_get fills as many
+ * bytes as the caller's struct has (its sizeof, passed by the macro below),
+ * and `size` says how many it filled, so a program built against an older
+ * header keeps working with a newer library and the other way round. */
 typedef struct cairn_stats {
     uint64_t malloc_calls;     /* every successful allocation (any entry)  */
     uint64_t free_calls;       /* every free of a non-NULL pointer         */
@@ -54,11 +59,30 @@ typedef struct cairn_stats {
     uint64_t huge_mappings;
     uint64_t heaps, abandoned_heaps;
     uint64_t peak_rss_bytes;   /* from getrusage(RUSAGE_SELF)              */
+    /* ---- since 1.1 ---- */
+    uint64_t size;             /* bytes of this struct that were filled    */
+    /* Free memory not yet given back to the kernel (upper bounds: a free
+     * page or block counts whole unless it is known to be purged). */
+    uint64_t dirty_bytes;      /* = the three parts below                  */
+    uint64_t dirty_small_bytes;    /* free small pages                     */
+    uint64_t dirty_large_bytes;    /* free space in large arenas           */
+    uint64_t dirty_cached_bytes;   /* cached segments and huge mappings    */
+    /* Purged memory handed out again: each such byte costs a page fault
+     * when first touched (an upper bound on refaults caused by purging). */
+    uint64_t refault_bytes;
+    uint64_t cached_segments;  /* free 4 MiB segments kept for reuse       */
+    uint64_t cached_huge_mappings, cached_huge_bytes;
+    uint64_t background_purger;    /* 1 while the purger thread runs       */
 } cairn_stats_t;
 
-/* Fills *out with a snapshot. Counters of other threads are read without
- * stopping them, so a snapshot taken while threads run is approximate. */
+/* Fills the first `size` bytes of *out with a snapshot (size is normally
+ * sizeof *out; use the cairn_stats_get macro). Counters of other threads
+ * are read without stopping them, so a snapshot taken while threads run is
+ * approximate. */
+void cairn_stats_get_sized(cairn_stats_t *out, size_t size);
+/* The 1.0 entry point: fills the 1.0 fields only. */
 void cairn_stats_get(cairn_stats_t *out);
+#define cairn_stats_get(out) cairn_stats_get_sized((out), sizeof *(out))
 /* Human-readable report (what CAIRN_STATS=1 prints at exit). */
 void cairn_stats_print(FILE *f);
 /* The options in force, one per line (CAIRN_VERBOSE=1 prints them at start). */

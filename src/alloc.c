@@ -62,13 +62,16 @@ API void *cairn_calloc(size_t n, size_t size) {
 
 /* align: a power of two. Small classes whose size is a multiple of the
  * alignment give aligned blocks for free (pages are 64 KiB aligned); the
- * large heap splits off an aligned block; above that, a direct mapping. */
+ * large heap splits off an aligned block (its search must find size +
+ * align, so alignments above LARGE_ALIGN_MAX would strand too much);
+ * otherwise a direct mapping, trimmed to the alignment exactly. */
+#define LARGE_ALIGN_MAX ((size_t)256 << 10)
 void *alloc_aligned(size_t size, size_t align) {
     if (align <= MIN_ALIGN) return fast_malloc(size);
     if (unlikely(size > MAX_REQUEST)) { errno = ENOMEM; return NULL; }
     int cls = size_class_aligned(size, align);
     if (cls >= 0) return small_alloc((unsigned)cls);
-    if (size + align <= LARGE_MAX) return large_alloc_here(size, align);
+    if (align <= LARGE_ALIGN_MAX && size + align <= LARGE_MAX) return large_alloc_here(size, align);
     return huge_alloc(size, align, false);
 }
 
@@ -127,21 +130,18 @@ size_t usable_size(const void *p) {
 API size_t cairn_malloc_usable_size(void *p) { return usable_size(p); }
 
 /* Give back everything that can go: empty pages and segments of this
- * thread's heap and of pooled heaps, free large blocks, cached segments.
- * Returns 1 when memory went back to the kernel, like glibc. */
+ * thread's heap and of pooled heaps, free large blocks, cached segments
+ * and mappings. Returns 1 when memory went back to the kernel, like glibc. */
 API int cairn_malloc_trim(size_t pad) {
     (void)pad;
-    uint64_t m0, pk, nm, nu, np0, pb0, np1, pb1, m1;
-    os_counters(&m0, &pk, &nm, &nu, &np0, &pb0);
+    os_totals_t before, after;
+    os_counters(&before);
     heap_t *h = cairn_tl_heap;
     if (h != &cairn_empty_heap) {
         heap_collect_all(h, true);
-        heap_purge(h, true);
+        segments_release_empty(h);
     }
-    heaps_reclaim_pooled(true);
-    arenas_purge(true);
-    seg_cache_purge(true);
-    huge_cache_flush(true);
-    os_counters(&m1, &pk, &nm, &nu, &np1, &pb1);
-    return (m1 < m0 || pb1 > pb0) ? 1 : 0;
+    purge_all(true);
+    os_counters(&after);
+    return (after.mapped < before.mapped || after.purged > before.purged) ? 1 : 0;
 }

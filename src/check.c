@@ -40,27 +40,53 @@ static int check_page(const heap_t *h, const page_t *pg, FILE *report) {
     return bad;
 }
 
-static int check_segment(const heap_t *h, const small_seg_t *s, unsigned *in_use, FILE *report) {
+static int check_segment(const heap_t *h, const small_seg_t *s, unsigned *in_use, unsigned *dirty,
+                         FILE *report) {
     int bad = 0;
     if (s->kind != SEG_SMALL || s->heap != h || segmap_header(s) != s)
         PROBLEM("segment %p: header inconsistent\n", (const void *)s);
-    if ((s->dirty_mask & ~s->free_mask) || (s->free_mask & 1))
+    if ((s->dirty_mask & ~s->free_mask) || ((s->free_mask | s->busy_mask) & 1) || (s->free_mask & s->busy_mask))
         PROBLEM("segment %p: masks inconsistent\n", (const void *)s);
     unsigned used = 0;
     for (unsigned i = 1; i < PAGES_PER_SEG; i++) {
-        bool free_bit = s->free_mask >> i & 1;
+        bool free_bit = (s->free_mask | s->busy_mask) >> i & 1;
         if (free_bit == (bool)s->pages[i].in_use) PROBLEM("segment %p: page %u mask\n", (const void *)s, i);
         if (s->pages[i].in_use) { used++; bad += check_page(h, &s->pages[i], report); }
     }
+    *dirty += (unsigned)__builtin_popcountll(s->dirty_mask);
     if (used != s->used_pages) PROBLEM("segment %p: used_pages %u != %u\n", (const void *)s, s->used_pages, used);
     *in_use += used;
     return bad;
 }
 
+/* The dirty queue holds exactly the dirty pages, and their bytes add up
+ * to the heap's decay figure (page lock held). */
+static int check_dirty(heap_t *h, unsigned dirty, FILE *report) {
+    int bad = 0;
+    unsigned n = 0;
+    uint64_t bytes = 0;
+    for (const page_t *pg = h->dirty.first; pg; pg = pg->next) {
+        const small_seg_t *s = page_segment(pg);
+        if (pg->in_use || !(s->dirty_mask >> (pg - s->pages) & 1) || s->heap != h ||
+            (pg->next ? pg->next->prev != pg : h->dirty.last != pg) || ++n > dirty) {
+            PROBLEM("heap %p: dirty queue broken at page %p\n", (void *)h, (const void *)pg);
+            return bad;
+        }
+        bytes += pg->resident;
+    }
+    if (n != dirty || bytes != h->decay.dirty)
+        PROBLEM("heap %p: %u dirty pages (%llu bytes) queued, %u marked (%llu bytes counted)\n",
+                (void *)h, n, (unsigned long long)bytes, dirty, (unsigned long long)h->decay.dirty);
+    return bad;
+}
+
 int check_small_heap(heap_t *h, FILE *report) {
     int bad = 0;
-    unsigned in_use = 0, listed = 0;
-    for (const small_seg_t *s = h->segs; s; s = s->next) bad += check_segment(h, s, &in_use, report);
+    unsigned in_use = 0, listed = 0, dirty = 0;
+    lock_acquire(&h->seg_lock);
+    for (const small_seg_t *s = h->segs; s; s = s->next) bad += check_segment(h, s, &in_use, &dirty, report);
+    bad += check_dirty(h, dirty, report);
+    lock_release(&h->seg_lock);
     for (unsigned c = 0; c < NCLASSES; c++) {
         if (h->cur[c] != (h->avail[c].first ? h->avail[c].first : &cairn_empty_page))
             PROBLEM("heap %p: class %u current page is not the list head\n", (void *)h, c);

@@ -21,7 +21,9 @@ static char *meta_next, *meta_end;             /* bump region for heaps  */
 
 void heaps_lock(void) { pthread_mutex_lock(&heap_lock); }
 void heaps_unlock(void) { pthread_mutex_unlock(&heap_lock); }
-heap_t *heaps_first(void) { return all_heaps; }
+/* The list only grows, at its head, and a heap is complete before it is
+ * published, so readers may walk it without the heap lock. */
+heap_t *heaps_first(void) { return __atomic_load_n(&all_heaps, __ATOMIC_ACQUIRE); }
 
 static void on_thread_exit(void *h) { heap_thread_exit(h); }
 
@@ -40,7 +42,7 @@ static heap_t *heap_new(void) {
     h->index = heap_count++;
     h->arena = arena_for(h);
     h->next_all = all_heaps;
-    all_heaps = h;
+    __atomic_store_n(&all_heaps, h, __ATOMIC_RELEASE);
     return h;
 }
 
@@ -85,21 +87,75 @@ API void cairn_thread_done(void) {
 }
 
 /* Tidy heaps that no thread owns: collect blocks other threads freed into
- * them, release pages that became empty, purge. Forced (malloc_trim):
- * every pooled heap, waiting for the lock. Otherwise (the purge tick):
- * only heaps a remote free flagged or that hold dirty pages, and only if
- * the heap lock is free at once, so a slow path never waits here. */
+ * them and release pages that became empty (purging is the decay's job).
+ * Forced (malloc_trim): every pooled heap, waiting for the lock, and their
+ * empty segments go too. Otherwise (the purge tick): only heaps a remote
+ * free flagged, and only if the heap lock is free at once, so a slow path
+ * never waits here. */
 void heaps_reclaim_pooled(bool force) {
     if (force) pthread_mutex_lock(&heap_lock);
     else if (pthread_mutex_trylock(&heap_lock) != 0) return;
     for (heap_t *h = pool; h; h = h->next_pool) {
-        if (!force && !atomic_load_explicit(&h->full_dirty, memory_order_relaxed) && !h->dirty_pages)
-            continue;
+        if (!force && !atomic_load_explicit(&h->full_dirty, memory_order_relaxed)) continue;
         heap_collect_all(h, true);
         heap_park(h);
-        heap_purge(h, force);
+        if (force) segments_release_empty(h);
     }
     pthread_mutex_unlock(&heap_lock);
+}
+
+/* ---- heap-wide page operations (owner, or heap lock for pooled heaps) ---- */
+/* Collect every page of the heap; with release_empty, give empty pages
+ * back to their segments (thread exit, trim). */
+void heap_collect_all(heap_t *h, bool release_empty) {
+    /* The loop below visits every full page, so the flag is simply reset;
+     * a remote free after this store raises it again. */
+    atomic_store(&h->full_dirty, 0);
+    for (page_t *pg = h->full.first, *next; pg; pg = next) {
+        next = pg->next;
+        page_collect(pg);
+        if (pg->free) page_unfull(h, pg);
+    }
+    for (unsigned c = 0; c < NCLASSES; c++) {
+        for (page_t *pg = h->avail[c].first, *next; pg; pg = next) {
+            next = pg->next;
+            page_collect(pg);
+            if (release_empty && pg->used == 0) {
+                page_queue_remove(&h->avail[c], pg);
+                page_release(h, pg);
+            }
+        }
+        heap_set_cur(h, c);
+    }
+}
+
+/* Before a heap goes to the pool: every page that still holds live blocks
+ * is parked on the full list, so a remote free into it raises full_dirty
+ * and the pooled heap can be tidied without waiting for an adopter. */
+void heap_park(heap_t *h) {
+    for (unsigned c = 0; c < NCLASSES; c++) {
+        page_t *pg;
+        while ((pg = h->avail[c].first) != NULL) {
+            page_collect(pg);
+            if (pg->used == 0) { page_queue_remove(&h->avail[c], pg); page_release(h, pg); }
+            else page_to_full(h, pg);      /* retried if a remote free raced */
+        }
+        heap_set_cur(h, c);
+    }
+}
+
+/* Any thread: the heap's free pages are guarded by its page lock. */
+void heap_purge(heap_t *h, uint64_t now, bool force, bool wait) {
+    if (wait) lock_acquire(&h->seg_lock);
+    else if (!lock_try(&h->seg_lock)) return;
+    uint64_t target = decay_target(&h->decay, now, force);
+    lock_release(&h->seg_lock);
+    uint64_t young = force ? UINT64_MAX : now - purge_epoch_ms();
+    while (target) {
+        uint64_t got = segments_purge(h, target, young, wait);
+        if (!got) break;
+        target = got >= target ? 0 : target - got;
+    }
 }
 
 /* In a fork child only the forking thread exists. Heaps of other threads

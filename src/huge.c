@@ -11,19 +11,25 @@ static pthread_mutex_t huge_mu = PTHREAD_MUTEX_INITIALIZER;
 static huge_hdr_t *huge_list;
 static uint64_t n_alloc, n_free, live, count;
 
-/* Freed mappings kept for reuse for CAIRN_PURGE_DELAY ms, so a program
- * that frees and reallocates big buffers does not pay mmap, munmap and a
- * page fault per page each time. Bounded in count and bytes. */
-#define CACHE_SLOTS 8
-#define CACHE_BYTES ((size_t)64 << 20)
-static struct { huge_hdr_t *h; uint64_t freed_at; } cache[CACHE_SLOTS];
+/* Freed mappings kept for reuse, so a program that frees and reallocates
+ * big buffers does not pay mmap, munmap and a page fault per page each
+ * time. A pool of dirty memory under the decay policy (purge.c): mappings
+ * not reused within the purge window are unmapped, oldest first. Bounded
+ * by count and by bytes: the larger of 64 MiB and the peak of live huge
+ * bytes (what the program has shown it needs), at most 1 GiB. */
+#define CACHE_SLOTS 16
+#define CACHE_MIN_BYTES ((uint64_t)64 << 20)
+#define CACHE_MAX_BYTES ((uint64_t)1 << 30)
+static struct { huge_hdr_t *h; uint64_t freed_at; } cache[CACHE_SLOTS];   /* oldest first */
 static unsigned cache_n;
-static size_t cache_bytes;
-static _Atomic unsigned cache_used;          /* cache_n, readable unlocked */
+static decay_t cache_decay;                  /* dirty = bytes cached      */
+static uint64_t live_peak;
+static _Atomic uint64_t cache_bytes_hint;    /* readable without the lock */
 
 void huge_lock(void) { pthread_mutex_lock(&huge_mu); }
 void huge_unlock(void) { pthread_mutex_unlock(&huge_mu); }
 void huge_reinit_child(void) { pthread_mutex_init(&huge_mu, NULL); }
+uint64_t huge_cache_dirty_hint(void) { return atomic_load_explicit(&cache_bytes_hint, memory_order_relaxed); }
 
 static void link_in(huge_hdr_t *h) {
     pthread_mutex_lock(&huge_mu);
@@ -33,6 +39,7 @@ static void link_in(huge_hdr_t *h) {
     huge_list = h;
     count++;
     live += h->size;
+    if (live > live_peak) live_peak = live;
     pthread_mutex_unlock(&huge_mu);
 }
 
@@ -46,30 +53,32 @@ static void unlink_out(huge_hdr_t *h) {
     pthread_mutex_unlock(&huge_mu);
 }
 
-static unsigned map_kind(size_t off) { return off < SEG_SIZE ? MAP_HUGE : MAP_HEADER_BEFORE; }
+static unsigned map_kind(size_t off) { return off < SEG_SIZE ? MAP_HUGE : MAP_BACK; }
 
-/* Unmap cached mappings older than the delay (all when forced). Called
- * with huge_mu held; unmapping happens after the lock is dropped. */
-static unsigned cache_expire(uint64_t now, bool force, huge_hdr_t **out) {
-    unsigned keep = 0, n = 0;
-    for (unsigned i = 0; i < cache_n; i++) {
-        if (force || now - cache[i].freed_at >= (uint64_t)cairn_opt.purge_delay_ms) {
-            cache_bytes -= cache[i].h->map_size;
-            out[n++] = cache[i].h;
-        } else {
-            cache[keep++] = cache[i];
-        }
-    }
-    cache_n = keep;
-    atomic_store_explicit(&cache_used, keep, memory_order_relaxed);
-    return n;
+/* Take cache entry i out (huge_mu held). */
+static huge_hdr_t *cache_remove(unsigned i) {
+    huge_hdr_t *h = cache[i].h;
+    decay_sub(&cache_decay, h->map_size);
+    for (unsigned j = i + 1; j < cache_n; j++) cache[j - 1] = cache[j];
+    cache_n--;
+    atomic_store_explicit(&cache_bytes_hint, cache_decay.dirty, memory_order_relaxed);
+    return h;
 }
 
-void huge_cache_flush(bool force) {
+/* Unmap what the decay policy says is due (all when forced), but nothing
+ * cached within the last epoch. */
+void huge_cache_purge(uint64_t now, bool force) {
     huge_hdr_t *gone[CACHE_SLOTS];
-    if (!atomic_load_explicit(&cache_used, memory_order_relaxed)) return;
+    unsigned n = 0;
+    if (!force && !huge_cache_dirty_hint()) return;
+    uint64_t young = force ? UINT64_MAX : now - purge_epoch_ms();
     pthread_mutex_lock(&huge_mu);
-    unsigned n = cache_expire(clock_ms(), force, gone);
+    uint64_t target = decay_target(&cache_decay, now, force), got = 0;
+    while (cache_n && got < target && cache[0].freed_at <= young) {
+        gone[n] = cache_remove(0);
+        got += gone[n++]->map_size;
+    }
+    decay_purged(&cache_decay, got);
     pthread_mutex_unlock(&huge_mu);
     for (unsigned i = 0; i < n; i++) os_unmap(gone[i], gone[i]->map_size);
 }
@@ -95,10 +104,8 @@ static huge_hdr_t *cache_take(size_t map_size) {
     pthread_mutex_lock(&huge_mu);
     int i = cache_pick(map_size);
     if (i >= 0) {
-        h = cache[i].h;
-        cache_bytes -= h->map_size;
-        cache[i] = cache[--cache_n];
-        atomic_store_explicit(&cache_used, cache_n, memory_order_relaxed);
+        h = cache_remove((unsigned)i);
+        decay_observe(&cache_decay);
     }
     pthread_mutex_unlock(&huge_mu);
     if (!h || h->map_size == map_size) return h;
@@ -109,24 +116,25 @@ static huge_hdr_t *cache_take(size_t map_size) {
     return NULL;
 }
 
-/* Keep h for reuse if it fits in the cache; false if the caller unmaps. */
-static bool cache_put(huge_hdr_t *h) {
-    huge_hdr_t *gone[CACHE_SLOTS];
-    bool kept = false;
-    uint64_t now = clock_ms();
+/* Keep h for reuse; returns what the caller must unmap (h itself if the
+ * cache cannot take it, or the oldest entries it pushed out). */
+static unsigned cache_put(huge_hdr_t *h, huge_hdr_t **out) {
+    unsigned n = 0;
     pthread_mutex_lock(&huge_mu);
-    unsigned n = cache_expire(now, false, gone);
-    if (cairn_opt.purge_delay_ms > 0 && cache_n < CACHE_SLOTS &&
-        cache_bytes + h->map_size <= CACHE_BYTES) {
+    uint64_t limit = live_peak < CACHE_MIN_BYTES ? CACHE_MIN_BYTES
+                   : live_peak > CACHE_MAX_BYTES ? CACHE_MAX_BYTES : live_peak;
+    if (cairn_opt.purge_delay_ms == 0 || h->map_size > limit) {
+        out[n++] = h;
+    } else {
+        while (cache_n && (cache_n == CACHE_SLOTS || cache_decay.dirty + h->map_size > limit))
+            out[n++] = cache_remove(0);
         cache[cache_n].h = h;
-        cache[cache_n++].freed_at = now;
-        cache_bytes += h->map_size;
-        atomic_store_explicit(&cache_used, cache_n, memory_order_relaxed);
-        kept = true;
+        cache[cache_n++].freed_at = os_clock_ms();
+        decay_add(&cache_decay, h->map_size);
+        atomic_store_explicit(&cache_bytes_hint, cache_decay.dirty, memory_order_relaxed);
     }
     pthread_mutex_unlock(&huge_mu);
-    for (unsigned i = 0; i < n; i++) os_unmap(gone[i], gone[i]->map_size);
-    return kept;
+    return n;
 }
 
 /* The header sits at a 4 MiB boundary H, the block at H + off:
@@ -134,10 +142,11 @@ static bool cache_put(huge_hdr_t *h) {
  * off = 4 MiB for larger alignments (then H = block - 4 MiB). */
 void *huge_alloc(size_t size, size_t align, bool zero) {
     cairn_init();                        /* options (purge delay) are read here */
-    size_t off = align <= OS_PAGE ? OS_PAGE : align < SEG_SIZE ? align : SEG_SIZE;
-    size_t psize = align_up(size, OS_PAGE);
+    size_t pg = os_page_size();
+    size_t off = align <= pg ? pg : align < SEG_SIZE ? align : SEG_SIZE;
+    size_t psize = align_up(size, pg);
     if (psize < size || psize + off < psize) { errno = ENOMEM; return NULL; }
-    huge_hdr_t *h = off == OS_PAGE ? cache_take(psize + off) : NULL;
+    huge_hdr_t *h = off == pg ? cache_take(psize + off) : NULL;
     if (h && zero) memset((char *)h + off, 0, h->map_size - off);   /* reused: dirty */
     if (!h) h = align > SEG_SIZE ? os_map_aligned(psize + off, align, off)
                                  : os_map_aligned(psize + off, SEG_SIZE, 0);
@@ -146,10 +155,10 @@ void *huge_alloc(size_t size, size_t align, bool zero) {
     if (h->map_size < psize + off) h->map_size = psize + off;
     h->off = off;
     h->size = h->map_size - off;
+    char *p = (char *)h + off;
+    segmap_set((uintptr_t)p, map_kind(off));     /* before it is listed: the checker */
     link_in(h);
     __atomic_add_fetch(&n_alloc, 1, __ATOMIC_RELAXED);
-    char *p = (char *)h + off;
-    segmap_set((uintptr_t)p, map_kind(off));
     return p;
 }
 
@@ -162,7 +171,11 @@ void huge_free(void *p, huge_hdr_t *h) {
     unlink_out(h);
     __atomic_add_fetch(&n_free, 1, __ATOMIC_RELAXED);
     segmap_set((uintptr_t)p, MAP_FREED_HUGE);
-    if (!cache_put(h)) os_unmap(h, h->map_size);
+    huge_hdr_t *gone[CACHE_SLOTS + 1];
+    unsigned n = cache_put(h, gone);
+    for (unsigned i = 0; i < n; i++) os_unmap(gone[i], gone[i]->map_size);
+    heap_t *me = cairn_tl_heap;
+    purge_tick(me == &cairn_empty_heap ? NULL : me, os_clock_ms());
 }
 
 size_t huge_usable(const void *p, const huge_hdr_t *h) {
@@ -170,10 +183,10 @@ size_t huge_usable(const void *p, const huge_hdr_t *h) {
     return h->size;
 }
 
-/* Resize to `size` (> LARGE_MAX). NULL with ENOMEM leaves p intact. */
+/* Resize to `size` (> REALLOC_TO_HUGE). NULL with ENOMEM leaves p intact. */
 void *huge_realloc(void *p, huge_hdr_t *h, size_t size) {
     check_ptr(p, h, "realloc of invalid pointer");
-    size_t psize = align_up(size, OS_PAGE), off = h->off, old_map = h->map_size;
+    size_t psize = align_up(size, os_page_size()), off = h->off, old_map = h->map_size;
     if (psize < size || psize + off < psize) { errno = ENOMEM; return NULL; }
     if (psize == h->size) return p;
     unlink_out(h);
@@ -188,17 +201,22 @@ void *huge_realloc(void *p, huge_hdr_t *h, size_t size) {
     segmap_set((uintptr_t)p, MAP_FREED_HUGE);
     nh->map_size = psize + off;
     nh->size = psize;
-    link_in(nh);
     char *q = (char *)nh + off;
     segmap_set((uintptr_t)q, map_kind(off));
+    link_in(nh);
     return q;
 }
 
-void huge_stats(uint64_t *na, uint64_t *nf, uint64_t *lv, uint64_t *cnt) {
+void huge_stats(huge_totals_t *t) {
     pthread_mutex_lock(&huge_mu);
-    *na = __atomic_load_n(&n_alloc, __ATOMIC_RELAXED);
-    *nf = __atomic_load_n(&n_free, __ATOMIC_RELAXED);
-    *lv = live; *cnt = count;
+    t->nalloc = __atomic_load_n(&n_alloc, __ATOMIC_RELAXED);
+    t->nfree = __atomic_load_n(&n_free, __ATOMIC_RELAXED);
+    t->live = live;
+    t->count = count;
+    t->mapped = 0;
+    for (huge_hdr_t *h = huge_list; h; h = h->next) t->mapped += h->map_size;
+    t->cached = cache_n;
+    t->cached_bytes = cache_decay.dirty;
     pthread_mutex_unlock(&huge_mu);
 }
 

@@ -4,18 +4,14 @@
 #include "internal.h"
 #include "cairn.h"
 #include <sys/auxv.h>
-#include <time.h>
 #include <string.h>
 #include <fcntl.h>
 
 uintptr_t cairn_key;
 static _Atomic int init_state;           /* 0 no, 1 running, 2 done */
+static _Atomic bool constructed;         /* the library constructor ran */
 
-uint64_t clock_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
+bool cairn_main_running(void) { return atomic_load_explicit(&constructed, memory_order_relaxed); }
 
 /* The cookie secret comes from the kernel's AT_RANDOM bytes: no syscall,
  * no allocation, different in every process. */
@@ -33,6 +29,7 @@ void cairn_init(void) {
     s = 0;
     if (atomic_compare_exchange_strong(&init_state, &s, 1)) {
         key_init();
+        os_init();
         options_init();
         arenas_init();
         atomic_store_explicit(&init_state, 2, memory_order_release);
@@ -51,6 +48,7 @@ __attribute__((constructor)) static void cairn_constructor(void) {
     fork_handlers_install();
     if (cairn_opt.verbose) cairn_options_print(stderr);
     if (cairn_opt.stats) report_fd = fcntl(2, F_DUPFD_CLOEXEC, 100);
+    atomic_store(&constructed, true);
 }
 
 __attribute__((destructor)) static void cairn_destructor(void) {

@@ -1,5 +1,18 @@
 /* cairn cross-file functions and the few process-wide globals.
- * Everything here has hidden visibility (see the Makefile). */
+ * Everything here has hidden visibility (see the Makefile).
+ *
+ * Layers, lowest first; a file calls only into its own layer or below:
+ *   os.c (kernel: memory, clock, page size), error.c, options.c
+ *   segmap.c, sizeclass.c
+ *   page.c (free lists of one page), fastpath.h (inline malloc/free)
+ *   segment.c (small segments, their free pages), segcache.c
+ *   large.c (TLSF arenas), huge.c (direct mappings)
+ *   heap.c (thread heaps and their pool)
+ *   purge.c (when to give memory back; the background purger)
+ *   alloc.c, realloc.c, stats.c, check.c, init.c, fork.c, override.c
+ * fastpath.h depends on types.h, segmap and the page layer only; purging
+ * is called from the top (slow paths, the purger) with no allocator lock
+ * held, and each pool's own lock is taken inside the pool's file. */
 #ifndef CAIRN_INTERNAL_H
 #define CAIRN_INTERNAL_H
 
@@ -29,16 +42,20 @@ static inline bool is_pow2(size_t n) { return n && !(n & (n - 1)); }
 typedef struct options {
     bool stats;                  /* CAIRN_STATS: report at exit          */
     bool verbose;                /* CAIRN_VERBOSE: print options at start */
+    bool background;             /* CAIRN_BACKGROUND: purger thread allowed */
     long purge_delay_ms;         /* CAIRN_PURGE_DELAY                    */
     unsigned arenas;             /* CAIRN_ARENAS                         */
 } options_t;
 extern options_t cairn_opt;
 void options_init(void);
+/* Parses "N", "Nms" or "Ns" (N a non-negative integer) into milliseconds;
+ * false when s is none of these or exceeds max_ms. */
+bool parse_duration_ms(const char *s, long max_ms, long *out);
 
 /* ---- init.c ------------------------------------------------------------ */
 extern uintptr_t cairn_key;          /* secret for free-block cookies     */
 void cairn_init(void);               /* idempotent, thread-safe, no malloc */
-uint64_t clock_ms(void);
+bool cairn_main_running(void);       /* the library constructor has run   */
 
 /* ---- error.c: misuse reports and internal assertion failures ---------- */
 __attribute__((noreturn)) void cairn_fatal(const char *what, const void *p);
@@ -48,16 +65,43 @@ void cairn_warn(const char *msg, const char *detail);
 size_t fmt_u64(char *buf, uint64_t v);
 size_t fmt_hex(char *buf, uintptr_t v);
 
-/* ---- os.c: the only file that talks to the kernel about memory ------- */
+/* ---- os.c: the only file that talks to the kernel ---------------------- */
+void  os_init(void);
 void *os_map(size_t size);
 void *os_map_aligned(size_t size, size_t align, size_t offset);
 void  os_unmap(void *p, size_t size);
 void  os_purge(void *p, size_t size);
 bool  os_remap_inplace(void *p, size_t old_size, size_t new_size);
 void *os_remap_aligned(void *p, size_t old_size, size_t new_size, size_t align);
-void  os_counters(uint64_t *mapped, uint64_t *peak, uint64_t *nmmap,
-                  uint64_t *nmunmap, uint64_t *npurge, uint64_t *purged);
+uint64_t os_clock_ms(void);          /* monotonic milliseconds            */
+size_t os_page_size(void);           /* the kernel's page size            */
+void  os_yield(void);
+typedef struct os_totals {
+    uint64_t mapped, peak, nmmap, nmunmap, npurge, purged;
+} os_totals_t;
+void  os_counters(os_totals_t *t);
 uint64_t os_resident_bytes(void);
+
+/* ---- spinlocks (lock_t in types.h) ------------------------------------- */
+#if defined(__x86_64__) || defined(__i386__)
+#define cpu_relax() __builtin_ia32_pause()
+#elif defined(__aarch64__)
+#define cpu_relax() __asm__ volatile("yield")
+#else
+#define cpu_relax() ((void)0)
+#endif
+static inline bool lock_try(lock_t *l) {
+    return !atomic_load_explicit(&l->held, memory_order_relaxed) &&
+           !atomic_exchange_explicit(&l->held, 1, memory_order_acquire);
+}
+static inline void lock_acquire(lock_t *l) {
+    for (unsigned spins = 0; !lock_try(l); spins++)
+        if (spins > 64) os_yield();
+        else cpu_relax();
+}
+static inline void lock_release(lock_t *l) {
+    atomic_store_explicit(&l->held, 0, memory_order_release);
+}
 
 /* ---- segmap.c: which 4 MiB chunks hold a cairn header ----------------- */
 extern _Atomic uint8_t cairn_segmap[(size_t)1 << (ADDR_BITS - SEG_SHIFT)];
@@ -80,18 +124,7 @@ static inline unsigned size_class(size_t size) {
 /* Smallest class whose size is a multiple of align and >= size, or -1. */
 int size_class_aligned(size_t size, size_t align);
 
-/* ---- segment.c: small segments and their pages ------------------------- */
-page_t *page_alloc(heap_t *h, unsigned cls);
-void    page_release(heap_t *h, page_t *pg);
-void    small_seg_release(heap_t *h, small_seg_t *s);
-void    heap_purge(heap_t *h, bool force);
-void    purge_tick(heap_t *h, uint64_t now);       /* purge.c */
-void   *seg_cache_take(void);                 /* 4 MiB aligned, or NULL   */
-void    seg_cache_put(void *seg, uint64_t freed_at);
-void    seg_cache_purge(bool force);
-void    seg_cache_lock(void);
-void    seg_cache_unlock(void);
-void    seg_cache_reinit_child(void);
+/* ---- page.c: free lists of one page ------------------------------------ */
 static inline small_seg_t *page_segment(const page_t *pg) {
     return (small_seg_t *)((uintptr_t)pg & ~(uintptr_t)SEG_MASK);
 }
@@ -99,48 +132,63 @@ static inline uintptr_t page_start(const page_t *pg) {
     small_seg_t *s = page_segment(pg);
     return (uintptr_t)s + ((size_t)(pg - s->pages) << PAGE_SHIFT);
 }
-
-/* ---- page.c: free lists of one page ------------------------------------ */
 void     page_init(page_t *pg, heap_t *h, unsigned cls);
 bool     page_extend(page_t *pg);
 void     page_collect(page_t *pg);
 void    *small_refill(heap_t *h, unsigned cls);
 void     small_free_slow(page_t *pg);
-void     heap_collect_all(heap_t *h, bool release_empty);
-void     heap_rescan_full(heap_t *h);
-void     heap_park(heap_t *h);
 void     small_free_remote(page_t *pg, block_t *b);
+void     page_unfull(heap_t *h, page_t *pg);
+bool     page_to_full(heap_t *h, page_t *pg);
+void     page_queue_remove(page_queue_t *q, page_t *pg);
+void     page_queue_append(page_queue_t *q, page_t *pg);
+void     heap_set_cur(heap_t *h, unsigned cls);
+void     heap_rescan_full(heap_t *h);
 
-/* ---- heap.c: thread heaps --------------------------------------------- */
-extern heap_t cairn_empty_heap;
-extern page_t cairn_empty_page;
-extern __thread heap_t *cairn_tl_heap;
-heap_t *heap_for_thread(void);                /* acquires one if needed   */
-void    heap_thread_exit(heap_t *h);
-void    heaps_lock(void);
-void    heaps_unlock(void);
-void    heaps_after_fork_child(void);
-heap_t *heaps_first(void);                    /* heap lock held           */
-void    heaps_reclaim_pooled(bool force);
+/* ---- segment.c: small segments and their free pages ---------------------- */
+page_t *page_alloc(heap_t *h, unsigned cls);
+void    page_release(heap_t *h, page_t *pg);
+/* Purge up to `target` dirty bytes of h's free pages, oldest first, but no
+ * page freed after `young`; with `wait` false, gives up at once if the
+ * owner holds the heap's page lock. Returns the bytes purged. */
+uint64_t segments_purge(heap_t *h, uint64_t target, uint64_t young, bool wait);
+/* Give back h's small segments that hold no page in use (trim). */
+void    segments_release_empty(heap_t *h);
+
+/* ---- segcache.c: free 4 MiB segments kept for reuse ---------------------- */
+void   *seg_cache_take(uint64_t *resident);   /* 4 MiB aligned, or NULL   */
+void    seg_cache_put(void *seg, uint64_t resident);
+void    seg_cache_purge(uint64_t now, bool force);
+void    seg_cache_lock(void);
+void    seg_cache_unlock(void);
+void    seg_cache_reinit_child(void);
+void    seg_cache_stats(uint64_t *count, uint64_t *dirty);
 
 /* ---- large.c: TLSF arenas ------------------------------------------------ */
+typedef struct arena_totals {
+    uint64_t nalloc, nfree, live, segs, seg_bytes, dirty;
+} arena_totals_t;
 void   arenas_init(void);
 arena_t *arena_for(heap_t *h);
 void  *large_alloc(arena_t *a, size_t size, size_t align);
 void   large_free(void *p, large_seg_t *s);
 size_t large_usable(const void *p, large_seg_t *s);
 bool   large_resize_inplace(void *p, large_seg_t *s, size_t size);
-void   arenas_purge(bool force);
+void   arenas_purge(uint64_t now, bool force);
 void   arenas_lock_all(void);
 void   arenas_unlock_all(void);
 void   arenas_reinit_child(void);
 int    arenas_check(FILE *report);
-void   arenas_stats(uint64_t *nalloc, uint64_t *nfree, uint64_t *live, uint64_t *segs);
+void   arenas_stats(arena_totals_t *t);
+uint64_t arenas_dirty_hint(void);
 unsigned arenas_count(void);
 
 /* ---- huge.c: direct mappings ---------------------------------------------- */
+typedef struct huge_totals {
+    uint64_t nalloc, nfree, live, count, mapped, cached, cached_bytes;
+} huge_totals_t;
 void  *huge_alloc(size_t size, size_t align, bool zero);
-void   huge_cache_flush(bool force);
+void   huge_cache_purge(uint64_t now, bool force);
 void   huge_free(void *p, huge_hdr_t *h);
 size_t huge_usable(const void *p, const huge_hdr_t *h);
 void  *huge_realloc(void *p, huge_hdr_t *h, size_t size);
@@ -148,7 +196,48 @@ void   huge_lock(void);
 void   huge_unlock(void);
 void   huge_reinit_child(void);
 int    huge_check(FILE *report);
-void   huge_stats(uint64_t *nalloc, uint64_t *nfree, uint64_t *live, uint64_t *count);
+void   huge_stats(huge_totals_t *t);
+uint64_t huge_cache_dirty_hint(void);
+
+/* ---- heap.c: thread heaps ----------------------------------------------- */
+extern heap_t cairn_empty_heap;
+extern page_t cairn_empty_page;
+extern __thread heap_t *cairn_tl_heap;
+heap_t *heap_for_thread(void);                /* acquires one if needed   */
+void    heap_thread_exit(heap_t *h);
+void    heap_collect_all(heap_t *h, bool release_empty);
+void    heap_park(heap_t *h);
+/* Purge h's free pages as its decay says (all when forced); with `wait`
+ * false, skips a heap whose page lock is busy. */
+void    heap_purge(heap_t *h, uint64_t now, bool force, bool wait);
+void    heaps_lock(void);
+void    heaps_unlock(void);
+void    heaps_after_fork_child(void);
+heap_t *heaps_first(void);                    /* list is append-only      */
+void    heaps_reclaim_pooled(bool force);
+
+/* ---- purge.c: the policy for giving memory back ------------------------ */
+/* A pool's dirty figure changes under the pool's lock; hints read it
+ * without, so it is written with relaxed atomic stores. */
+static inline void decay_add(decay_t *d, uint64_t n) { STORE_RELAXED(d->dirty, d->dirty + n); }
+static inline void decay_sub(decay_t *d, uint64_t n) { STORE_RELAXED(d->dirty, d->dirty - n); }
+/* A pool's dirty bytes fell because memory was reused: track the low. */
+static inline void decay_observe(decay_t *d) {
+    if (d->dirty < d->low[d->cur]) d->low[d->cur] = d->dirty;
+}
+/* Bytes of d to purge now (all when forced); advances the epochs. */
+uint64_t decay_target(decay_t *d, uint64_t now, bool force);
+/* n bytes of d were just taken out to be purged. */
+void     decay_purged(decay_t *d, uint64_t n);
+uint64_t purge_epoch_ms(void);
+/* On slow paths, no allocator lock held; h is the caller's heap or NULL. */
+void     purge_tick(heap_t *h, uint64_t now);
+/* Purge every pool now (malloc_trim). */
+void     purge_all(bool force);
+bool     purge_thread_running(void);
+void     purge_fork_prepare(void);
+void     purge_fork_parent(void);
+void     purge_fork_child(void);
 
 /* ---- alloc.c: entry points shared by the API layer ---------------------- */
 void  *alloc_aligned(size_t size, size_t align);
@@ -157,6 +246,7 @@ size_t usable_size(const void *p);
 
 /* ---- stats.c / check.c ---------------------------------------------------- */
 extern _Atomic uint64_t cairn_orphan_frees, cairn_orphan_bytes;
+void stats_refault(uint64_t bytes);     /* purged memory handed out again */
 void stats_at_exit(FILE *f);
 int  check_small_heap(heap_t *h, FILE *report);
 

@@ -1,38 +1,52 @@
 /* Large blocks (above SMALL_MAX up to LARGE_MAX): variable-size blocks
- * with boundary tags inside 4 MiB segments, indexed by TLSF (two-level
- * segregated fit): a first-level bitmap over powers of two and a
- * second-level bitmap of 16 subranges each, so finding a free block that
- * fits, splitting it and merging freed neighbours are all O(1).
+ * with boundary tags inside large segments (one 4 MiB chunk, or several
+ * for blocks that need more), indexed by TLSF (two-level segregated fit):
+ * a first-level bitmap over powers of two and a second-level bitmap of 16
+ * subranges each, so finding a free block that fits, splitting it and
+ * merging freed neighbours are all O(1).
  * Several arenas, each behind its own mutex; a thread uses the arena of
- * its heap, a free goes to the arena that owns the segment. */
+ * its heap, a free goes to the arena that owns the segment.
+ * Free blocks carry an estimate of how many of their bytes may be
+ * resident (`dirty`); purging takes the oldest dirty blocks out of the
+ * index, returns their pages with the lock dropped, and puts them back. */
 #include "internal.h"
 #include <errno.h>
 #include <sched.h>
 #include <string.h>
 
 #define MAX_ARENAS 64
+#define PURGE_BATCH 16           /* blocks taken out per lock hold */
 static arena_t arenas[MAX_ARENAS];
 static unsigned n_arenas = 1;
 
 /* ---- boundary tags ----------------------------------------------------------- */
 static inline size_t lb_size(const lblock_t *b) { return b->size_flags & LB_SIZE_MASK; }
 static inline bool lb_free(const lblock_t *b) { return b->size_flags & LB_FREE; }
+/* Free and in the index (not being purged): may be merged or allocated. */
+static inline bool lb_mergeable(const lblock_t *b) {
+    return (b->size_flags & (LB_FREE | LB_BUSY)) == LB_FREE;
+}
 static inline lblock_t *lb_next(lblock_t *b) { return (lblock_t *)((char *)b + lb_size(b)); }
 static inline lblock_t *lb_prev(lblock_t *b) { return (lblock_t *)((char *)b - b->prev_size); }
+static inline uint64_t min64(uint64_t a, uint64_t b) { return a < b ? a : b; }
 
 static void lb_set(lblock_t *b, size_t size, size_t flags) {
     b->size_flags = LB_MAGIC | size | flags;
     if (size) lb_next(b)->prev_size = size;
 }
 
-/* ---- the live bitmap: the authority on what may be freed -------------------- */
-static inline large_seg_t *lb_segment(const void *p) {
-    return (large_seg_t *)((uintptr_t)p & ~(uintptr_t)SEG_MASK);
+static bool tag_ok(const lblock_t *b) {
+    return (b->size_flags & ~(LB_SIZE_MASK | LB_FLAGS)) == LB_MAGIC;
 }
 
+/* The segment holding p (any chunk of it). */
+static inline large_seg_t *lseg_of(const void *p) { return segmap_header(p); }
+/* Address of the segment's sentinel (a zero-size "used" header). */
+static inline uintptr_t lseg_end(const large_seg_t *s) { return (uintptr_t)s + s->size - LB_HDR; }
+
+/* ---- the live bitmap: the authority on what may be freed -------------------- */
 /* Mark or unmark b as live (arena lock held). */
-static void live_mark(lblock_t *b, bool on) {
-    large_seg_t *s = lb_segment(b);
+static void live_mark(large_seg_t *s, lblock_t *b, bool on) {
     unsigned i = (unsigned)(((uintptr_t)b + LB_HDR - (uintptr_t)s) / LB_GRAIN);
     uint64_t w = LOAD_RELAXED(s->live[i / 64]), bit = (uint64_t)1 << (i % 64);
     STORE_RELAXED(s->live[i / 64], on ? w | bit : w & ~bit);
@@ -46,17 +60,13 @@ static bool live_test(const large_seg_t *s, const void *p) {
     return LOAD_RELAXED(s->live[i / 64]) >> (i % 64) & 1;
 }
 
-static bool tag_ok(const lblock_t *b) {
-    return (b->size_flags & ~(LB_SIZE_MASK | LB_FLAGS)) == LB_MAGIC;
-}
-
 /* Why p, which is not live, was passed in: a block freed before (its header,
  * or the stale header of a block merged into a neighbour, says free), or
  * something that was never a block. Reads only inside the segment. */
 static const char *not_live_reason(const large_seg_t *s, const void *p, const char *dbl,
                                    const char *inv) {
     uintptr_t a = (uintptr_t)p;
-    if ((a & 15) || a < (uintptr_t)s + LSEG_FIRST + LB_HDR) return inv;
+    if ((a & 15) || a < (uintptr_t)s + s->first + LB_HDR) return inv;
     const lblock_t *h = (const lblock_t *)(a - LB_HDR);
     return tag_ok(h) && lb_free(h) ? dbl : inv;
 }
@@ -71,8 +81,7 @@ static lblock_t *live_block(arena_t *a, const large_seg_t *s, void *p, const cha
     }
     lblock_t *b = (lblock_t *)((uintptr_t)p - LB_HDR);
     size_t size = lb_size(b);
-    if (unlikely(!tag_ok(b) || lb_free(b) || size < LB_MIN ||
-                 (uintptr_t)b + size > (uintptr_t)s + SEG_SIZE - LB_HDR ||
+    if (unlikely(!tag_ok(b) || lb_free(b) || size < LB_MIN || (uintptr_t)b + size > lseg_end(s) ||
                  lb_next(b)->prev_size != size)) {
         if (a) pthread_mutex_unlock(&a->lock);
         cairn_fatal("heap corruption: overwritten header of large block", p);
@@ -88,10 +97,16 @@ static void mapping(size_t size, unsigned *fl, unsigned *sl) {
     *sl = (unsigned)(size >> (b - SL_LOG)) & (SL_COUNT - 1);
 }
 
+/* The size a search for `size` looks for: rounded up to the start of the
+ * next second-level range, so every block of the list found fits. */
+static size_t search_size(size_t size) {
+    if (size < 256) return size;
+    return size + ((size_t)1 << (63u - (unsigned)__builtin_clzl(size) - SL_LOG)) - 1;
+}
+
 /* Index of the first list whose every block is >= size. */
 static void mapping_search(size_t size, unsigned *fl, unsigned *sl) {
-    if (size >= 256) size += ((size_t)1 << (63u - (unsigned)__builtin_clzl(size) - SL_LOG)) - 1;
-    mapping(size, fl, sl);
+    mapping(search_size(size), fl, sl);
 }
 
 static void dirty_remove(arena_t *a, lblock_t *b) {
@@ -99,6 +114,14 @@ static void dirty_remove(arena_t *a, lblock_t *b) {
     else a->dirty_head = b->next_dirty;
     if (b->next_dirty) b->next_dirty->prev_dirty = b->prev_dirty;
     else a->dirty_tail = b->prev_dirty;
+}
+
+static void dirty_append(arena_t *a, lblock_t *b) {
+    b->next_dirty = NULL;
+    b->prev_dirty = a->dirty_tail;
+    if (a->dirty_tail) a->dirty_tail->next_dirty = b;
+    else a->dirty_head = b;
+    a->dirty_tail = b;
 }
 
 static void free_remove(arena_t *a, lblock_t *b) {
@@ -112,13 +135,15 @@ static void free_remove(arena_t *a, lblock_t *b) {
         if (!a->sl_bitmap[fl]) a->fl_bitmap &= ~(1u << fl);
     }
     if (b->size_flags & LB_DIRTY) dirty_remove(a, b);
+    decay_sub(&a->decay, b->dirty);
 }
 
-/* Make b a free block of `size` in the index; dirty blocks join the tail
- * of the purge queue with their free time. */
-static void free_insert(arena_t *a, lblock_t *b, size_t size, bool dirty, uint64_t when) {
+/* Make b a free block of `size` in the index, `dirty` of its bytes perhaps
+ * resident (freed at `when`); `purged` is LB_PURGED or 0. */
+static void free_insert(arena_t *a, lblock_t *b, size_t size, uint64_t dirty, uint64_t when,
+                        size_t purged) {
     unsigned fl, sl;
-    lb_set(b, size, LB_FREE | (dirty ? LB_DIRTY : 0));
+    lb_set(b, size, LB_FREE | purged | (dirty ? LB_DIRTY : 0));
     mapping(size, &fl, &sl);
     b->prev_free = NULL;
     b->next_free = a->heads[fl][sl];
@@ -126,17 +151,40 @@ static void free_insert(arena_t *a, lblock_t *b, size_t size, bool dirty, uint64
     a->heads[fl][sl] = b;
     a->sl_bitmap[fl] |= 1u << sl;
     a->fl_bitmap |= 1u << fl;
-    if (!dirty) return;
+    b->dirty = dirty;
     b->freed_at = when;
-    b->next_dirty = NULL;
-    b->prev_dirty = a->dirty_tail;
-    if (a->dirty_tail) a->dirty_tail->next_dirty = b;
-    else a->dirty_head = b;
-    a->dirty_tail = b;
+    decay_add(&a->decay, dirty);
+    if (dirty) dirty_append(a, b);
+}
+
+#define EXACT_SCAN 8           /* blocks looked at in the request's own list */
+
+/* The smallest of the first few blocks in size's own list that fit, or
+ * NULL: a closer fit than the rounded-up search gives, so big blocks are
+ * not cut from even bigger ones while one of the right size waits. */
+static lblock_t *exact_fit(arena_t *a, size_t size) {
+    unsigned fl, sl;
+    mapping(size, &fl, &sl);
+    if (fl >= FL_COUNT) return NULL;
+    lblock_t *best = NULL;
+    unsigned n = 0;
+    for (lblock_t *b = a->heads[fl][sl]; b && n < EXACT_SCAN; b = b->next_free, n++)
+        if (lb_size(b) >= size && (!best || b < best)) best = b;
+    return best;
+}
+
+/* The lowest-addressed of the first few blocks of a list. */
+static lblock_t *lowest_of(lblock_t *b) {
+    lblock_t *best = b;
+    for (unsigned n = 0; b && n < EXACT_SCAN; b = b->next_free, n++)
+        if (b < best) best = b;
+    return best;
 }
 
 static lblock_t *find_fit(arena_t *a, size_t size) {
     unsigned fl, sl;
+    lblock_t *b = exact_fit(a, size);
+    if (b) return b;
     mapping_search(size, &fl, &sl);
     if (fl >= FL_COUNT) return NULL;
     uint32_t slm = a->sl_bitmap[fl] & (~0u << sl);
@@ -146,31 +194,54 @@ static lblock_t *find_fit(arena_t *a, size_t size) {
         fl = (unsigned)__builtin_ctz(flm);
         slm = a->sl_bitmap[fl];
     }
-    return a->heads[fl][__builtin_ctz(slm)];
+    return lowest_of(a->heads[fl][__builtin_ctz(slm)]);
 }
 
 /* ---- segments ----------------------------------------------------------------------- */
-static bool arena_grow(arena_t *a) {
-    bool recycled = true;
-    large_seg_t *s = seg_cache_take();
-    if (!s) {
-        recycled = false;
-        if (!(s = os_map_aligned(SEG_SIZE, SEG_SIZE, 0))) return false;
-    }
-    memset(s, 0, sizeof *s);
+#define LSEG_MAX ((size_t)32 << 20)    /* largest segment grown for no single block */
+
+/* Smallest segment (a multiple of SEG_SIZE) whose one free block holds
+ * need, and at least a quarter of what the arena holds already (up to
+ * LSEG_MAX): fewer, larger segments leave fewer segment ends where free
+ * space cannot merge, and untouched parts of a segment cost no memory. */
+static size_t seg_size_for(const arena_t *a, size_t need) {
+    size_t size = align_up((size_t)(a->seg_bytes / 4), SEG_SIZE);
+    if (size > LSEG_MAX) size = LSEG_MAX;
+    if (size < SEG_SIZE) size = SEG_SIZE;
+    while (size - lseg_first(size) - LB_HDR < need) size += SEG_SIZE;
+    return size;
+}
+
+static void seg_map(large_seg_t *s, bool on) {
+    for (unsigned k = 0; k < s->chunks; k++)
+        segmap_set((uintptr_t)s + (size_t)k * SEG_SIZE,
+                   !on ? MAP_NONE : k == 0 ? MAP_LARGE : MAP_BACK + k - 1);
+}
+
+/* A new segment with one free block of at least `need` bytes. A recycled
+ * 4 MiB segment from the cache may be resident; a fresh mapping is not. */
+static bool arena_grow(arena_t *a, size_t need) {
+    size_t size = seg_size_for(a, need);
+    uint64_t resident = 0;
+    large_seg_t *s = size == SEG_SIZE ? seg_cache_take(&resident) : NULL;
+    if (s) memset(s, 0, sizeof *s + size / LB_GRAIN / 8);     /* header and bitmap */
+    else if (!(s = os_map_aligned(size, SEG_SIZE, 0))) return false;  /* zeroed */
     s->kind = SEG_LARGE;
+    s->chunks = (uint8_t)(size / SEG_SIZE);
+    s->size = size;
+    s->first = lseg_first(size);
     s->arena = a;
     s->next = a->segs;
     if (a->segs) a->segs->prev = s;
     a->segs = s;
     a->nsegs++;
-    lblock_t *b = (lblock_t *)((char *)s + LSEG_FIRST);
-    size_t size = SEG_SIZE - LSEG_FIRST - LB_HDR;
+    a->seg_bytes += size;
+    lblock_t *b = (lblock_t *)((char *)s + s->first);
+    size_t bsize = size - s->first - LB_HDR;
     b->prev_size = 0;
-    lblock_t *sentinel = (lblock_t *)((char *)b + size);
-    sentinel->size_flags = LB_MAGIC;               /* size 0, in use */
-    free_insert(a, b, size, recycled, clock_ms());
-    segmap_set((uintptr_t)s, MAP_LARGE);
+    ((lblock_t *)lseg_end(s))->size_flags = LB_MAGIC;       /* sentinel: size 0, in use */
+    free_insert(a, b, bsize, min64(resident, bsize), os_clock_ms(), 0);
+    seg_map(s, true);
     return true;
 }
 
@@ -178,33 +249,18 @@ static bool whole_segment(lblock_t *b) {
     return b->prev_size == 0 && lb_size(lb_next(b)) == 0;
 }
 
-static void arena_release_segment(arena_t *a, lblock_t *b) {
-    large_seg_t *s = (large_seg_t *)((uintptr_t)b & ~(uintptr_t)SEG_MASK);
-    uint64_t freed_at = b->freed_at;
+/* Take the entirely free segment whose block is b out of the arena; the
+ * caller unmaps it once the lock is dropped. */
+static large_seg_t *seg_unlink(arena_t *a, lblock_t *b) {
+    large_seg_t *s = lseg_of(b);
     free_remove(a, b);
     if (s->prev) s->prev->next = s->next;
     else a->segs = s->next;
     if (s->next) s->next->prev = s->prev;
     a->nsegs--;
-    segmap_set((uintptr_t)s, MAP_NONE);
-    seg_cache_put(s, freed_at);
-}
-
-/* Purge dirty free blocks older than the delay (all when forced): their
- * whole pages go back to the kernel; an entirely free segment goes back to
- * the segment cache, except the arena's last one. */
-static void arena_purge(arena_t *a, uint64_t now, bool force) {
-    a->last_purge = now;
-    while (a->dirty_head &&
-           (force || now - a->dirty_head->freed_at >= (uint64_t)cairn_opt.purge_delay_ms)) {
-        lblock_t *b = a->dirty_head;
-        if (whole_segment(b) && a->nsegs > 1) { arena_release_segment(a, b); continue; }
-        dirty_remove(a, b);
-        b->size_flags &= ~LB_DIRTY;
-        uintptr_t lo = align_up((uintptr_t)b + sizeof(lblock_t), OS_PAGE);
-        uintptr_t hi = ((uintptr_t)b + lb_size(b)) & ~(uintptr_t)(OS_PAGE - 1);
-        if (hi > lo) os_purge((void *)lo, hi - lo);
-    }
+    a->seg_bytes -= s->size;
+    seg_map(s, false);
+    return s;
 }
 
 /* ---- allocation -------------------------------------------------------------------- */
@@ -213,77 +269,84 @@ static size_t block_need(size_t size) {
     return need < LB_MIN ? LB_MIN : need;
 }
 
-/* Cut the tail beyond `need` off b (in use) as a free block, if worth it. */
-static void split_tail(arena_t *a, lblock_t *b, size_t need, bool dirty, uint64_t when) {
-    size_t size = lb_size(b);
-    if (size - need < LB_MIN) return;
-    lb_set(b, need, 0);
-    free_insert(a, lb_next(b), size - need, dirty, when);
-}
-
-/* Move b forward so its payload is aligned; the gap stays free. */
-static lblock_t *align_block(arena_t *a, lblock_t *b, size_t align, bool dirty, uint64_t when) {
+/* Hand out `need` bytes of free block b with the payload aligned to align:
+ * a gap in front and the tail stay free. The block's dirty bytes go first
+ * to the part handed out (reused memory), the rest to gap and tail. */
+static lblock_t *carve(arena_t *a, lblock_t *b, size_t need, size_t align) {
+    uint64_t d = b->dirty, when = b->freed_at;
+    size_t purged = b->size_flags & LB_PURGED, size = lb_size(b);
+    free_remove(a, b);
+    uint64_t mine = min64(d, need);
+    d -= mine;
+    if (purged) stats_refault(need - mine);
     uintptr_t p = (uintptr_t)b + LB_HDR, ap = align_up(p, align);
     while (ap != p && ap - p < LB_MIN) ap += align;
-    if (ap == p) return b;
-    size_t gap = ap - p, size = lb_size(b);
-    lblock_t *nb = (lblock_t *)(ap - LB_HDR);
-    free_insert(a, b, gap, dirty, when);
-    nb->prev_size = gap;
-    lb_set(nb, size - gap, 0);
-    return nb;
+    if (ap != p) {
+        size_t gap = ap - p;
+        uint64_t dg = min64(d, gap);
+        d -= dg;
+        free_insert(a, b, gap, dg, when, purged);
+        b = (lblock_t *)(ap - LB_HDR);
+        size -= gap;
+    }
+    lb_set(b, size, 0);
+    if (size - need >= LB_MIN) {
+        lb_set(b, need, 0);
+        free_insert(a, lb_next(b), size - need, min64(d, size - need), when, purged);
+    }
+    live_mark(lseg_of(b), b, true);
+    return b;
 }
 
 void *large_alloc(arena_t *a, size_t size, size_t align) {
     size_t need = block_need(size);
-    size_t want = align > MIN_ALIGN ? need + align + LB_MIN : need;
+    size_t want = align > LB_GRAIN ? need + align + LB_MIN : need;
     pthread_mutex_lock(&a->lock);
     lblock_t *b = find_fit(a, want);
-    if (!b && arena_grow(a)) b = find_fit(a, want);
+    if (!b && arena_grow(a, search_size(want))) b = find_fit(a, want);
     if (!b) { pthread_mutex_unlock(&a->lock); errno = ENOMEM; return NULL; }
-    bool dirty = b->size_flags & LB_DIRTY;
-    uint64_t when = dirty ? b->freed_at : 0;
-    free_remove(a, b);
-    lb_set(b, lb_size(b), 0);
-    if (align > MIN_ALIGN) b = align_block(a, b, align, dirty, when);
-    split_tail(a, b, need, dirty, when);
-    live_mark(b, true);
+    b = carve(a, b, need, align);
     a->nalloc++;
     a->live_bytes += lb_size(b) - LB_HDR;
+    decay_observe(&a->decay);
     pthread_mutex_unlock(&a->lock);
     return (char *)b + LB_HDR;
 }
 
 /* ---- free ------------------------------------------------------------------------------- */
-/* Merge free b with free neighbours and index the result. */
-static lblock_t *coalesce_insert(arena_t *a, lblock_t *b, uint64_t now) {
-    size_t size = lb_size(b);
-    if (b->prev_size && lb_free(lb_prev(b))) {
+/* Merge free b (`dirty` of its bytes perhaps resident) with its mergeable
+ * neighbours and index the result. */
+static void coalesce_insert(arena_t *a, lblock_t *b, uint64_t dirty, uint64_t now) {
+    size_t size = lb_size(b), purged = b->size_flags & LB_PURGED;
+    if (b->prev_size && lb_mergeable(lb_prev(b))) {
         lblock_t *p = lb_prev(b);
+        dirty += p->dirty;
+        purged |= p->size_flags & LB_PURGED;
         free_remove(a, p);
         size += lb_size(p);
         b->size_flags |= LB_FREE;      /* its stale header now reads as freed */
         b = p;
     }
     lblock_t *n = (lblock_t *)((char *)b + size);
-    if (lb_free(n)) {
+    if (lb_mergeable(n)) {
+        dirty += n->dirty;
+        purged |= n->size_flags & LB_PURGED;
         free_remove(a, n);
         size += lb_size(n);
     }
-    free_insert(a, b, size, true, now);
-    return b;
+    free_insert(a, b, size, dirty, now, purged);
 }
 
 void large_free(void *p, large_seg_t *s) {
     arena_t *a = s->arena;
     pthread_mutex_lock(&a->lock);
     lblock_t *b = live_block(a, s, p, "double free of", "invalid free of");
-    live_mark(b, false);
+    live_mark(s, b, false);
     a->nfree++;
     a->live_bytes -= lb_size(b) - LB_HDR;
-    uint64_t now = clock_ms();
-    coalesce_insert(a, b, now);
-    if (now - a->last_purge >= (uint64_t)cairn_opt.purge_delay_ms) arena_purge(a, now, false);
+    uint64_t now = os_clock_ms();
+    b->size_flags = (b->size_flags & ~LB_FLAGS) | LB_FREE;
+    coalesce_insert(a, b, lb_size(b), now);
     pthread_mutex_unlock(&a->lock);
     heap_t *h = cairn_tl_heap;
     purge_tick(h == &cairn_empty_heap ? NULL : h, now);
@@ -295,6 +358,22 @@ size_t large_usable(const void *p, large_seg_t *s) {
     return lb_size(b) - LB_HDR;
 }
 
+/* Grow live block b (size old) into its free successor n up to need. */
+static void grow_into(arena_t *a, lblock_t *b, lblock_t *n, size_t old, size_t need) {
+    uint64_t d = n->dirty, when = n->freed_at;
+    size_t purged = n->size_flags & LB_PURGED, total = old + lb_size(n);
+    free_remove(a, n);
+    uint64_t mine = min64(d, need - old);
+    d -= mine;
+    if (purged) stats_refault(need - old - mine);
+    lb_set(b, total, 0);
+    if (total - need >= LB_MIN) {
+        lb_set(b, need, 0);
+        free_insert(a, lb_next(b), total - need, min64(d, total - need), when, purged);
+    }
+    decay_observe(&a->decay);
+}
+
 /* Grow into a free successor or shrink by splitting, without moving. */
 bool large_resize_inplace(void *p, large_seg_t *s, size_t size) {
     arena_t *a = s->arena;
@@ -304,24 +383,89 @@ bool large_resize_inplace(void *p, large_seg_t *s, size_t size) {
     size_t old = lb_size(b);
     if (need > old) {
         lblock_t *n = lb_next(b);
-        if (!lb_free(n) || old + lb_size(n) < need) {
+        if (!lb_mergeable(n) || old + lb_size(n) < need) {
             pthread_mutex_unlock(&a->lock);
             return false;
         }
-        bool dirty = n->size_flags & LB_DIRTY;
-        uint64_t when = dirty ? n->freed_at : 0;
-        free_remove(a, n);
-        lb_set(b, old + lb_size(n), 0);
-        split_tail(a, b, need, dirty, when);
+        grow_into(a, b, n, old, need);
     } else if (old - need >= LB_MIN) {
         lb_set(b, need, 0);
         lblock_t *rest = lb_next(b);
-        lb_set(rest, old - need, 0);
-        coalesce_insert(a, rest, clock_ms());
+        lb_set(rest, old - need, LB_FREE);
+        coalesce_insert(a, rest, old - need, os_clock_ms());
     }
     a->live_bytes = a->live_bytes + lb_size(b) - old;
     pthread_mutex_unlock(&a->lock);
     return true;
+}
+
+/* ---- purging ---------------------------------------------------------------------------- */
+typedef struct claim {
+    lblock_t *blk[PURGE_BATCH];
+    large_seg_t *seg[PURGE_BATCH];
+    unsigned nb, ns;
+} claim_t;
+
+/* Take up to `target` dirty bytes out of the index, oldest first, but
+ * nothing freed after `young`: blocks become LB_BUSY, entirely free
+ * segments (but the arena's last) leave the arena. Lock held. */
+static uint64_t claim(arena_t *a, uint64_t target, uint64_t young, claim_t *c) {
+    uint64_t got = 0;
+    c->nb = c->ns = 0;
+    while (got < target && c->nb < PURGE_BATCH && c->ns < PURGE_BATCH && a->dirty_head &&
+           a->dirty_head->freed_at <= young) {
+        lblock_t *b = a->dirty_head;
+        got += b->dirty;
+        if (whole_segment(b) && a->nsegs > 1) { c->seg[c->ns++] = seg_unlink(a, b); continue; }
+        free_remove(a, b);
+        b->size_flags |= LB_BUSY;
+        c->blk[c->nb++] = b;
+    }
+    decay_purged(&a->decay, got);
+    return got;
+}
+
+/* Return the claimed memory to the kernel (no lock held). */
+static void release_claimed(const claim_t *c) {
+    size_t pg = os_page_size();
+    for (unsigned i = 0; i < c->nb; i++) {
+        lblock_t *b = c->blk[i];
+        uintptr_t lo = align_up((uintptr_t)b + sizeof(lblock_t), pg);
+        uintptr_t hi = ((uintptr_t)b + lb_size(b)) & ~(uintptr_t)(pg - 1);
+        if (hi > lo) os_purge((void *)lo, hi - lo);
+    }
+    for (unsigned i = 0; i < c->ns; i++) os_unmap(c->seg[i], c->seg[i]->size);
+}
+
+/* Put purged blocks back, clean (lock held). */
+static void restore_claimed(arena_t *a, const claim_t *c, uint64_t now) {
+    for (unsigned i = 0; i < c->nb; i++) {
+        lblock_t *b = c->blk[i];
+        b->size_flags = (b->size_flags & ~LB_FLAGS) | LB_FREE | LB_PURGED;
+        coalesce_insert(a, b, 0, now);
+    }
+}
+
+/* Purge what the decay policy says is due in arena a (all when forced). */
+static void arena_purge(arena_t *a, uint64_t now, bool force) {
+    uint64_t young = force ? UINT64_MAX : now - purge_epoch_ms();
+    pthread_mutex_lock(&a->lock);
+    uint64_t target = decay_target(&a->decay, now, force);
+    while (target) {
+        claim_t c;
+        uint64_t got = claim(a, target, young, &c);
+        if (!c.nb && !c.ns) break;
+        pthread_mutex_unlock(&a->lock);
+        release_claimed(&c);
+        pthread_mutex_lock(&a->lock);
+        restore_claimed(a, &c, now);
+        target = got >= target ? 0 : target - got;
+    }
+    pthread_mutex_unlock(&a->lock);
+}
+
+void arenas_purge(uint64_t now, bool force) {
+    for (unsigned i = 0; i < n_arenas; i++) arena_purge(&arenas[i], now, force);
 }
 
 /* ---- arenas ------------------------------------------------------------------------------- */
@@ -340,15 +484,6 @@ void arenas_init(void) {
 unsigned arenas_count(void) { return n_arenas; }
 arena_t *arena_for(heap_t *h) { return &arenas[h->index % n_arenas]; }
 
-void arenas_purge(bool force) {
-    uint64_t now = clock_ms();
-    for (unsigned i = 0; i < n_arenas; i++) {
-        pthread_mutex_lock(&arenas[i].lock);
-        arena_purge(&arenas[i], now, force);
-        pthread_mutex_unlock(&arenas[i].lock);
-    }
-}
-
 void arenas_lock_all(void) {
     for (unsigned i = 0; i < n_arenas; i++) pthread_mutex_lock(&arenas[i].lock);
 }
@@ -359,45 +494,77 @@ void arenas_reinit_child(void) {
     for (unsigned i = 0; i < n_arenas; i++) pthread_mutex_init(&arenas[i].lock, NULL);
 }
 
-void arenas_stats(uint64_t *nalloc, uint64_t *nfree, uint64_t *live, uint64_t *segs) {
-    *nalloc = *nfree = *live = *segs = 0;
+void arenas_stats(arena_totals_t *t) {
+    *t = (arena_totals_t){ 0 };
     for (unsigned i = 0; i < n_arenas; i++) {
-        pthread_mutex_lock(&arenas[i].lock);
-        *nalloc += arenas[i].nalloc;
-        *nfree += arenas[i].nfree;
-        *live += arenas[i].live_bytes;
-        *segs += arenas[i].nsegs;
-        pthread_mutex_unlock(&arenas[i].lock);
+        arena_t *a = &arenas[i];
+        pthread_mutex_lock(&a->lock);
+        t->nalloc += a->nalloc;
+        t->nfree += a->nfree;
+        t->live += a->live_bytes;
+        t->segs += a->nsegs;
+        t->seg_bytes += a->seg_bytes;
+        t->dirty += a->decay.dirty;
+        pthread_mutex_unlock(&a->lock);
     }
+}
+
+/* Dirty bytes of all arenas, read without locks (a trigger, not a figure). */
+uint64_t arenas_dirty_hint(void) {
+    uint64_t d = 0;
+    for (unsigned i = 0; i < n_arenas; i++) d += LOAD_RELAXED(arenas[i].decay.dirty);
+    return d;
 }
 
 /* ---- invariant checker ------------------------------------------------------------------- */
 #define PROBLEM(...) do { bad++; if (report) fprintf(report, __VA_ARGS__); } while (0)
 
-/* Walk one segment by boundary tags; counts its free, dirty and used bytes. */
-static int check_lseg(arena_t *a, large_seg_t *s, uint64_t cnt[3], FILE *report) {
+typedef struct walk_counts { uint64_t free, dirty_blocks, dirty_bytes, live_bytes, busy; } walk_counts_t;
+
+/* One block of a segment walk: its tag against its neighbours and its bit. */
+static int check_block(const large_seg_t *s, lblock_t *b, size_t prev, bool prev_free,
+                       walk_counts_t *w, FILE *report) {
     int bad = 0;
-    if (s->kind != SEG_LARGE || s->arena != a || segmap_header(s) != s)
+    size_t sz = lb_size(b);
+    if (!tag_ok(b) || sz < LB_MIN || (uintptr_t)b + sz > lseg_end(s) || b->prev_size != prev) {
+        PROBLEM("large block %p: bad boundary tag\n", (void *)b);
+        return bad;
+    }
+    if (lb_mergeable(b) && prev_free) PROBLEM("large block %p: two free neighbours\n", (void *)b);
+    if (live_test(s, (char *)b + LB_HDR) == lb_free(b))
+        PROBLEM("large block %p: live bit disagrees with its tag\n", (void *)b);
+    if (b->size_flags & LB_BUSY) w->busy++;
+    else if (lb_free(b)) {
+        w->free++;
+        w->dirty_bytes += b->dirty;
+        if (b->size_flags & LB_DIRTY) w->dirty_blocks++;
+        if (!!b->dirty != !!(b->size_flags & LB_DIRTY) || b->dirty > sz)
+            PROBLEM("large block %p: dirty estimate %llu inconsistent\n", (void *)b,
+                    (unsigned long long)b->dirty);
+    } else w->live_bytes += sz - LB_HDR;
+    return bad;
+}
+
+/* Walk one segment by boundary tags. */
+static int check_lseg(arena_t *a, large_seg_t *s, walk_counts_t *w, FILE *report) {
+    int bad = 0;
+    if (s->kind != SEG_LARGE || s->arena != a || segmap_header(s) != s || s->size != s->chunks * SEG_SIZE ||
+        s->first != lseg_first(s->size))
         PROBLEM("large segment %p: header inconsistent\n", (void *)s);
-    lblock_t *b = (lblock_t *)((char *)s + LSEG_FIRST), *end = (lblock_t *)((char *)s + SEG_SIZE - LB_HDR);
+    for (unsigned k = 1; k < s->chunks; k++)
+        if (segmap_header((char *)s + (size_t)k * SEG_SIZE) != s)
+            PROBLEM("large segment %p: chunk %u not mapped to it\n", (void *)s, k);
+    lblock_t *b = (lblock_t *)((char *)s + s->first), *end = (lblock_t *)lseg_end(s);
     size_t prev = 0;
     uint64_t live = 0, bits = 0;
     bool prev_free = false;
-    for (unsigned w = 0; w < LSEG_SLOTS / 64; w++) bits += (uint64_t)__builtin_popcountll(s->live[w]);
+    for (size_t i = 0; i < s->size / LB_GRAIN / 64; i++) bits += (uint64_t)__builtin_popcountll(s->live[i]);
     while (b < end) {
-        size_t sz = lb_size(b);
-        if ((b->size_flags & ~(LB_SIZE_MASK | LB_FLAGS)) != LB_MAGIC || sz < LB_MIN ||
-            (char *)b + sz > (char *)end || b->prev_size != prev) {
-            PROBLEM("large block %p: bad boundary tag\n", (void *)b);
-            return bad;
-        }
-        if (lb_free(b) && prev_free) PROBLEM("large block %p: two free neighbours\n", (void *)b);
-        if (live_test(s, (char *)b + LB_HDR) == lb_free(b))
-            PROBLEM("large block %p: live bit disagrees with its tag\n", (void *)b);
-        if (lb_free(b)) { cnt[0]++; if (b->size_flags & LB_DIRTY) cnt[1]++; }
-        else { cnt[2] += sz - LB_HDR; live++; }
-        prev_free = lb_free(b);
-        prev = sz;
+        int e = check_block(s, b, prev, prev_free, w, report);
+        if (e) return bad + e;
+        if (!lb_free(b)) live++;
+        prev_free = lb_mergeable(b);
+        prev = lb_size(b);
         b = lb_next(b);
     }
     if (b != end || lb_size(b) != 0 || b->prev_size != prev)
@@ -416,7 +583,7 @@ static int check_index(arena_t *a, uint64_t *listed, FILE *report) {
             for (lblock_t *b = a->heads[fl][sl]; b; b = b->next_free, (*listed)++) {
                 unsigned f, l;
                 mapping(lb_size(b), &f, &l);
-                if (!lb_free(b) || f != fl || l != sl || (b->next_free && b->next_free->prev_free != b)) {
+                if (!lb_mergeable(b) || f != fl || l != sl || (b->next_free && b->next_free->prev_free != b)) {
                     PROBLEM("arena %u: free list %u/%u broken at %p\n", a->index, fl, sl, (void *)b);
                     break;
                 }
@@ -426,21 +593,33 @@ static int check_index(arena_t *a, uint64_t *listed, FILE *report) {
     return bad;
 }
 
+static int check_arena(arena_t *a, FILE *report) {
+    int bad = 0;
+    walk_counts_t w = { 0 };
+    uint64_t listed = 0, dirty = 0, nsegs = 0, seg_bytes = 0;
+    for (large_seg_t *s = a->segs; s; s = s->next, nsegs++) {
+        bad += check_lseg(a, s, &w, report);
+        seg_bytes += s->size;
+    }
+    bad += check_index(a, &listed, report);
+    for (lblock_t *b = a->dirty_head; b; b = b->next_dirty, dirty++)
+        if (!lb_mergeable(b) || !(b->size_flags & LB_DIRTY)) { PROBLEM("arena %u: dirty list\n", a->index); break; }
+    if (listed != w.free || dirty != w.dirty_blocks || nsegs != a->nsegs || seg_bytes != a->seg_bytes ||
+        w.live_bytes != a->live_bytes || w.dirty_bytes != a->decay.dirty)
+        PROBLEM("arena %u: counts disagree (free %llu/%llu dirty %llu/%llu live %llu/%llu dirty bytes %llu/%llu)\n",
+                a->index, (unsigned long long)listed, (unsigned long long)w.free, (unsigned long long)dirty,
+                (unsigned long long)w.dirty_blocks, (unsigned long long)w.live_bytes,
+                (unsigned long long)a->live_bytes, (unsigned long long)w.dirty_bytes,
+                (unsigned long long)a->decay.dirty);
+    return bad;
+}
+
 int arenas_check(FILE *report) {
     int bad = 0;
     for (unsigned i = 0; i < n_arenas; i++) {
-        arena_t *a = &arenas[i];
-        pthread_mutex_lock(&a->lock);
-        uint64_t cnt[3] = { 0, 0, 0 }, listed = 0, dirty = 0, nsegs = 0;
-        for (large_seg_t *s = a->segs; s; s = s->next, nsegs++) bad += check_lseg(a, s, cnt, report);
-        bad += check_index(a, &listed, report);
-        for (lblock_t *b = a->dirty_head; b; b = b->next_dirty, dirty++)
-            if (!lb_free(b) || !(b->size_flags & LB_DIRTY)) { PROBLEM("arena %u: dirty list\n", i); break; }
-        if (listed != cnt[0] || dirty != cnt[1] || nsegs != a->nsegs || cnt[2] != a->live_bytes)
-            PROBLEM("arena %u: counts disagree (free %llu/%llu dirty %llu/%llu live %llu/%llu)\n", i,
-                    (unsigned long long)listed, (unsigned long long)cnt[0], (unsigned long long)dirty,
-                    (unsigned long long)cnt[1], (unsigned long long)cnt[2], (unsigned long long)a->live_bytes);
-        pthread_mutex_unlock(&a->lock);
+        pthread_mutex_lock(&arenas[i].lock);
+        bad += check_arena(&arenas[i], report);
+        pthread_mutex_unlock(&arenas[i].lock);
     }
     return bad;
 }

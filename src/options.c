@@ -4,9 +4,10 @@
 #include "internal.h"
 #include "cairn.h"
 #include <stdlib.h>
+#include <string.h>
 
-options_t cairn_opt = { .stats = false, .verbose = false,
-                        .purge_delay_ms = 10, .arenas = 0 };
+options_t cairn_opt = { .stats = false, .verbose = false, .background = true,
+                        .purge_delay_ms = 1000, .arenas = 0 };
 
 /* Parses a non-negative decimal integer; false if s is not one. */
 static bool parse_num(const char *s, long max, long *out) {
@@ -18,6 +19,18 @@ static bool parse_num(const char *s, long max, long *out) {
         if (v > max) return false;
     }
     *out = v;
+    return true;
+}
+
+/* "N" and "Nms" are milliseconds, "Ns" seconds. */
+bool parse_duration_ms(const char *s, long max_ms, long *out) {
+    char num[24];
+    size_t n = 0;
+    while (s[n] >= '0' && s[n] <= '9' && n < sizeof num - 1) { num[n] = s[n]; n++; }
+    num[n] = 0;
+    long v, scale = !strcmp(s + n, "s") ? 1000 : (!s[n] || !strcmp(s + n, "ms")) ? 1 : 0;
+    if (!scale || !parse_num(num, max_ms, &v) || v > max_ms / scale) return false;
+    *out = v * scale;
     return true;
 }
 
@@ -38,11 +51,18 @@ static void parse_long(const char *name, long max, long *out) {
     else cairn_warn("ignoring invalid number in ", name);
 }
 
+static void parse_duration(const char *name, long max_ms, long *out) {
+    const char *s = getenv(name);
+    if (s && !parse_duration_ms(s, max_ms, out))
+        cairn_warn("ignoring invalid duration (use N, Nms or Ns) in ", name);
+}
+
 void options_init(void) {
     long arenas = 0;
     parse_bool("CAIRN_STATS", &cairn_opt.stats);
     parse_bool("CAIRN_VERBOSE", &cairn_opt.verbose);
-    parse_long("CAIRN_PURGE_DELAY", 3600L * 1000, &cairn_opt.purge_delay_ms);
+    parse_bool("CAIRN_BACKGROUND", &cairn_opt.background);
+    parse_duration("CAIRN_PURGE_DELAY", 3600L * 1000, &cairn_opt.purge_delay_ms);
     parse_long("CAIRN_ARENAS", 64, &arenas);
     cairn_opt.arenas = (unsigned)arenas;   /* 0: chosen from the CPU count */
 }
@@ -51,6 +71,8 @@ API void cairn_options_print(FILE *f) {
     fprintf(f, "cairn %d.%d.%d options:\n", CAIRN_VERSION_MAJOR,
             CAIRN_VERSION_MINOR, CAIRN_VERSION_PATCH);
     fprintf(f, "  CAIRN_STATS=%d\n  CAIRN_VERBOSE=%d\n", cairn_opt.stats, cairn_opt.verbose);
-    fprintf(f, "  CAIRN_PURGE_DELAY=%ld (ms)\n", cairn_opt.purge_delay_ms);
+    fprintf(f, "  CAIRN_PURGE_DELAY=%ldms\n", cairn_opt.purge_delay_ms);
+    fprintf(f, "  CAIRN_BACKGROUND=%d (purger thread %s)\n", cairn_opt.background,
+            purge_thread_running() ? "running" : cairn_opt.background ? "not started yet" : "off");
     fprintf(f, "  CAIRN_ARENAS=%u\n", arenas_count());
 }

@@ -1,16 +1,40 @@
 /* The OS layer: the only file that asks the kernel for memory or gives it
- * back. Every function states what it promises. A test hook
- * (cairn_test_os_fail) makes requests for new memory fail, so the
- * out-of-memory paths of every caller can be exercised. */
+ * back, reads the clock or yields the CPU. Every function states what it
+ * promises. A test hook (cairn_test_os_fail) makes requests for new memory
+ * fail, so the out-of-memory paths of every caller can be exercised. */
 #include "internal.h"
 #include "cairn.h"
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
+#include <sys/auxv.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 static _Atomic long fail_after = -1;     /* -1: never fail */
 static _Atomic uint64_t mapped, peak, n_mmap, n_munmap, n_purge, purged;
+static size_t page_size = 4096;
+
+/* Promise: reads the kernel's page size (from the auxiliary vector: no
+ * system call, no allocation). Called once from cairn_init. */
+void os_init(void) {
+    unsigned long p = getauxval(AT_PAGESZ);
+    if (p >= 4096 && is_pow2(p) && p <= PAGE_SIZE_) page_size = p;
+}
+
+/* Promise: the kernel's page size, a power of two from 4 KiB to 64 KiB. */
+size_t os_page_size(void) { return page_size; }
+
+/* Promise: milliseconds of CLOCK_MONOTONIC (vDSO: no system call). */
+uint64_t os_clock_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Promise: lets another thread run (a spinlock holder, say). */
+void os_yield(void) { sched_yield(); }
 
 API void cairn_test_os_fail(long after) { atomic_store(&fail_after, after); }
 
@@ -112,11 +136,10 @@ void *os_remap_aligned(void *p, size_t old_size, size_t new_size, size_t align) 
     return q;
 }
 
-void os_counters(uint64_t *m, uint64_t *pk, uint64_t *nm, uint64_t *nu,
-                 uint64_t *np, uint64_t *pb) {
-    *m = atomic_load(&mapped); *pk = atomic_load(&peak);
-    *nm = atomic_load(&n_mmap); *nu = atomic_load(&n_munmap);
-    *np = atomic_load(&n_purge); *pb = atomic_load(&purged);
+void os_counters(os_totals_t *t) {
+    t->mapped = atomic_load(&mapped); t->peak = atomic_load(&peak);
+    t->nmmap = atomic_load(&n_mmap); t->nmunmap = atomic_load(&n_munmap);
+    t->npurge = atomic_load(&n_purge); t->purged = atomic_load(&purged);
 }
 
 /* Resident set size from /proc/self/statm, read without allocating. */
@@ -133,5 +156,5 @@ uint64_t os_resident_bytes(void) {
     uint64_t pages = 0;
     while (*s == ' ') s++;
     while (*s >= '0' && *s <= '9') pages = pages * 10 + (uint64_t)(*s++ - '0');
-    return pages * (uint64_t)sysconf(_SC_PAGESIZE);
+    return pages * (uint64_t)page_size;
 }

@@ -32,8 +32,9 @@ API struct mallinfo2 mallinfo2(void) {
     cairn_stats_get(&s);
     struct mallinfo2 mi;
     memset(&mi, 0, sizeof mi);
-    uint64_t huge_bytes = 0, na, nf, cnt;
-    huge_stats(&na, &nf, &huge_bytes, &cnt);
+    huge_totals_t ht;
+    huge_stats(&ht);
+    uint64_t huge_bytes = ht.live;
     mi.arena = s.mapped_bytes > huge_bytes ? s.mapped_bytes - huge_bytes : 0;
     mi.ordblks = s.segments;
     mi.hblks = s.huge_mappings;

@@ -9,8 +9,8 @@
 
 #define EXTEND_BYTES 8192u   /* carve at most this much per step: RSS grows lazily */
 
-/* ---- page queues (owner only) ----------------------------------------- */
-static void list_remove(page_queue_t *q, page_t *pg) {
+/* ---- page queues ------------------------------------------------------- */
+void page_queue_remove(page_queue_t *q, page_t *pg) {
     if (pg->prev) pg->prev->next = pg->next;
     else q->first = pg->next;
     if (pg->next) pg->next->prev = pg->prev;
@@ -29,7 +29,7 @@ static void list_push(page_queue_t *q, page_t *pg) {
 /* End of the queue: a page that just regained a few blocks waits its
  * turn, gathering more frees, instead of making the next refills hop
  * between pages that each have one free block. */
-static void list_append(page_queue_t *q, page_t *pg) {
+void page_queue_append(page_queue_t *q, page_t *pg) {
     pg->next = NULL;
     pg->prev = q->last;
     if (q->last) q->last->next = pg;
@@ -37,7 +37,7 @@ static void list_append(page_queue_t *q, page_t *pg) {
     q->last = pg;
 }
 
-static void set_cur(heap_t *h, unsigned cls) {
+void heap_set_cur(heap_t *h, unsigned cls) {
     h->cur[cls] = h->avail[cls].first ? h->avail[cls].first : &cairn_empty_page;
 }
 
@@ -68,6 +68,7 @@ bool page_extend(page_t *pg) {
     if (n == 0) n = 1;
     if (n > room) n = room;
     uintptr_t start = page_start(pg) + (uintptr_t)pg->capacity * pg->block_size;
+    if (unlikely(pg->refault)) stats_refault((uint64_t)n * pg->block_size);
     block_t *prev = NULL;
     for (uint32_t i = n; i-- > 0;) {
         block_t *b = (block_t *)(start + (uintptr_t)i * pg->block_size);
@@ -111,24 +112,24 @@ void page_collect(page_t *pg) {
 /* Park a page with no room. Setting TF_FULL and reading thread_free is one
  * atomic step, so a remote free either lands before (we see it and keep
  * the page) or after (it sees TF_FULL and raises full_dirty). */
-static bool page_to_full(heap_t *h, page_t *pg) {
+bool page_to_full(heap_t *h, page_t *pg) {
     uintptr_t old = atomic_fetch_or_explicit(&pg->thread_free, TF_FULL, memory_order_acq_rel);
     if (old & ~TF_FULL) {
         atomic_fetch_and_explicit(&pg->thread_free, ~TF_FULL, memory_order_relaxed);
         return false;
     }
-    list_remove(&h->avail[pg->cls], pg);
+    page_queue_remove(&h->avail[pg->cls], pg);
     pg->in_full = 1;
     list_push(&h->full, pg);
     return true;
 }
 
-static void page_unfull(heap_t *h, page_t *pg) {
+void page_unfull(heap_t *h, page_t *pg) {
     atomic_fetch_and_explicit(&pg->thread_free, ~TF_FULL, memory_order_relaxed);
-    list_remove(&h->full, pg);
+    page_queue_remove(&h->full, pg);
     pg->in_full = 0;
-    list_append(&h->avail[pg->cls], pg);
-    set_cur(h, pg->cls);
+    page_queue_append(&h->avail[pg->cls], pg);
+    heap_set_cur(h, pg->cls);
 }
 
 /* Remote frees hit some full pages: bring back those that have room. */
@@ -173,12 +174,12 @@ NOINLINE void *small_refill(heap_t *h, unsigned cls) {
     if (atomic_load_explicit(&h->full_dirty, memory_order_relaxed)) heap_rescan_full(h);
     if (h->tick_countdown-- == 0) {         /* a clock read every 16 refills */
         h->tick_countdown = 15;
-        purge_tick(h, clock_ms());
+        purge_tick(h, os_clock_ms());
     }
     page_t *pg = find_page(h, cls);
     if (!pg) {
         pg = page_alloc(h, cls);
-        if (!pg) { set_cur(h, cls); return NULL; }   /* errno is ENOMEM */
+        if (!pg) { heap_set_cur(h, cls); return NULL; }   /* errno is ENOMEM */
         page_extend(pg);
         list_push(&h->avail[cls], pg);
     }
@@ -193,8 +194,8 @@ void small_free_slow(page_t *pg) {
     heap_t *h = pg->heap;
     if (pg->in_full) page_unfull(h, pg);
     if (pg->used == 0 && h->cur[pg->cls] != pg) {
-        list_remove(&h->avail[pg->cls], pg);
-        set_cur(h, pg->cls);
+        page_queue_remove(&h->avail[pg->cls], pg);
+        heap_set_cur(h, pg->cls);
         page_release(h, pg);
     }
 }
@@ -215,44 +216,5 @@ NOINLINE void small_free_remote(page_t *pg, block_t *b) {
     } else {
         atomic_fetch_add_explicit(&cairn_orphan_frees, 1, memory_order_relaxed);
         atomic_fetch_add_explicit(&cairn_orphan_bytes, bs, memory_order_relaxed);
-    }
-}
-
-/* Collect every page of the heap; with release_empty, give empty pages
- * back to their segments (thread exit, trim). */
-void heap_collect_all(heap_t *h, bool release_empty) {
-    /* The loop below visits every full page, so the flag is simply reset;
-     * a remote free after this store raises it again. */
-    atomic_store(&h->full_dirty, 0);
-    for (page_t *pg = h->full.first, *next; pg; pg = next) {
-        next = pg->next;
-        page_collect(pg);
-        if (pg->free) page_unfull(h, pg);
-    }
-    for (unsigned c = 0; c < NCLASSES; c++) {
-        for (page_t *pg = h->avail[c].first, *next; pg; pg = next) {
-            next = pg->next;
-            page_collect(pg);
-            if (release_empty && pg->used == 0) {
-                list_remove(&h->avail[c], pg);
-                page_release(h, pg);
-            }
-        }
-        set_cur(h, c);
-    }
-}
-
-/* Before a heap goes to the pool: every page that still holds live blocks
- * is parked on the full list, so a remote free into it raises full_dirty
- * and the pooled heap can be tidied without waiting for an adopter. */
-void heap_park(heap_t *h) {
-    for (unsigned c = 0; c < NCLASSES; c++) {
-        page_t *pg;
-        while ((pg = h->avail[c].first) != NULL) {
-            page_collect(pg);
-            if (pg->used == 0) { list_remove(&h->avail[c], pg); page_release(h, pg); }
-            else page_to_full(h, pg);      /* retried if a remote free raced */
-        }
-        set_cur(h, c);
     }
 }

@@ -48,18 +48,22 @@ static void *realloc_small(void *p, const small_seg_t *s, size_t size) {
 }
 
 /* A large block stays in the large heap while it fits there, in place if
- * its neighbour allows, else moved within the heap. */
+ * its neighbour allows, else moved within the heap. A block that keeps
+ * growing past REALLOC_TO_HUGE moves to a mapping of its own instead,
+ * which later growth extends with mremap, without copying. */
 static void *realloc_large(void *p, large_seg_t *s, size_t size) {
     size_t usable = large_usable(p, s);
-    if (size > LARGE_MAX) return move_block(p, usable, size);
     if (size <= usable && size >= usable / 2) return p;        /* keep the slack */
-    if (size > usable && large_resize_inplace(p, s, with_headroom(size))) return p;
-    if (large_resize_inplace(p, s, size)) return p;
+    if (size <= LARGE_MAX && size > usable && large_resize_inplace(p, s, with_headroom(size))) return p;
+    if (size <= LARGE_MAX && large_resize_inplace(p, s, size)) return p;
+    if (size > usable && size > REALLOC_TO_HUGE)
+        return move_to(p, huge_alloc(size, MIN_ALIGN, false), usable, size);
     return move_to_large(p, usable, size);
 }
 
+/* A mapping is resized by mremap while it stays above REALLOC_TO_HUGE. */
 static void *realloc_huge(void *p, huge_hdr_t *h, size_t size) {
-    if (size > LARGE_MAX) return huge_realloc(p, h, size);
+    if (size > REALLOC_TO_HUGE) return huge_realloc(p, h, size);
     return move_block(p, huge_usable(p, h), size);
 }
 

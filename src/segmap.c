@@ -12,10 +12,8 @@ void segmap_set(uintptr_t a, unsigned v) {
 }
 
 void *segmap_header(const void *p) {
-    uintptr_t a = (uintptr_t)p;
-    switch (segmap_get(a)) {
-    case MAP_SMALL: case MAP_LARGE: case MAP_HUGE: return (void *)(a & ~(uintptr_t)SEG_MASK);
-    case MAP_HEADER_BEFORE: return (void *)((a & ~(uintptr_t)SEG_MASK) - SEG_SIZE);
-    default: return NULL;
-    }
+    uintptr_t a = (uintptr_t)p, base = a & ~(uintptr_t)SEG_MASK;
+    unsigned v = segmap_get(a);
+    if (v >= MAP_BACK) return (void *)(base - (uintptr_t)(v - MAP_BACK + 1) * SEG_SIZE);
+    return v == MAP_SMALL || v == MAP_LARGE || v == MAP_HUGE ? (void *)base : NULL;
 }

@@ -1,122 +1,201 @@
 /* Small segments: 4 MiB, aligned to 4 MiB, owned by one heap; page 0 holds
- * the header, pages 1..63 hold blocks. Also the process-wide cache of free
- * 4 MiB segments shared by small and large segments. Purging of freed
- * pages is in purge.c. */
+ * the header, pages 1..63 hold blocks. This file hands out free pages and
+ * takes them back, under the heap's page lock (seg_lock), which the owner
+ * takes here and the purger takes (without waiting) to return free pages
+ * to the kernel. Free pages that may be resident sit on the heap's dirty
+ * queue, oldest first; reuse takes the newest (warmest) one. */
 #include "internal.h"
 #include <string.h>
 
 #define ALL_PAGES (~(uint64_t)1)          /* bits 1..63: page 0 is the header */
-#define CACHE_MAX 16
+#define PURGE_RUNS 16                     /* runs of pages taken per lock hold */
 
-/* ---- the segment cache ----------------------------------------------------- */
-static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct { void *seg; uint64_t freed_at; } cache[CACHE_MAX];
-static unsigned cache_n;
-
-void seg_cache_lock(void) { pthread_mutex_lock(&cache_lock); }
-void seg_cache_unlock(void) { pthread_mutex_unlock(&cache_lock); }
-void seg_cache_reinit_child(void) { pthread_mutex_init(&cache_lock, NULL); }
-
-void *seg_cache_take(void) {
-    void *s = NULL;
-    pthread_mutex_lock(&cache_lock);
-    if (cache_n) s = cache[--cache_n].seg;
-    pthread_mutex_unlock(&cache_lock);
-    return s;
+static inline unsigned page_index(const small_seg_t *s, const page_t *pg) {
+    return (unsigned)(pg - s->pages);
 }
 
-/* Unmap cached segments older than the purge delay (all when forced). */
-void seg_cache_purge(bool force) {
-    uint64_t now = clock_ms();
-    pthread_mutex_lock(&cache_lock);
-    unsigned keep = 0;
-    for (unsigned i = 0; i < cache_n; i++) {
-        if (force || now - cache[i].freed_at >= (uint64_t)cairn_opt.purge_delay_ms)
-            os_unmap(cache[i].seg, SEG_SIZE);
-        else
-            cache[keep++] = cache[i];
-    }
-    cache_n = keep;
-    pthread_mutex_unlock(&cache_lock);
+/* ---- the dirty queue (seg_lock held) ---------------------------------------- */
+static void dirty_put(heap_t *h, small_seg_t *s, page_t *pg, uint32_t resident, uint64_t now) {
+    pg->resident = resident;
+    pg->freed_at = now;
+    s->dirty_mask |= (uint64_t)1 << page_index(s, pg);
+    page_queue_append(&h->dirty, pg);
+    decay_add(&h->decay, resident);
 }
 
-/* The caller has already cleared the segment's map entry. freed_at is
- * when the segment's memory became free, so a segment that already aged
- * in an arena is not kept waiting a second time. */
-void seg_cache_put(void *seg, uint64_t freed_at) {
-    void *evict = NULL;
-    pthread_mutex_lock(&cache_lock);
-    if (cache_n == CACHE_MAX) evict = seg;
-    else { cache[cache_n].seg = seg; cache[cache_n++].freed_at = freed_at; }
-    pthread_mutex_unlock(&cache_lock);
-    if (evict) os_unmap(evict, SEG_SIZE);
-    seg_cache_purge(cairn_opt.purge_delay_ms == 0);
+static uint32_t dirty_take(heap_t *h, small_seg_t *s, page_t *pg) {
+    s->dirty_mask &= ~((uint64_t)1 << page_index(s, pg));
+    page_queue_remove(&h->dirty, pg);
+    decay_sub(&h->decay, pg->resident);
+    return pg->resident;
 }
 
-/* ---- small segments ---------------------------------------------------------- */
-static small_seg_t *small_seg_new(heap_t *h) {
-    small_seg_t *s = seg_cache_take();
+/* ---- segments (seg_lock held) --------------------------------------------------- */
+static small_seg_t *small_seg_new(heap_t *h, uint64_t now) {
+    uint64_t resident = 0;
+    small_seg_t *s = seg_cache_take(&resident);
     if (s) memset(s, 0, sizeof *s);       /* recycled: header must be clean */
     else if (!(s = os_map_aligned(SEG_SIZE, SEG_SIZE, 0))) return NULL;
     s->kind = SEG_SMALL;
     s->heap = h;
     s->free_mask = ALL_PAGES;
-    s->dirty_mask = 0;
-    s->used_pages = 0;
     s->prev = NULL;
     s->next = h->segs;
     if (h->segs) h->segs->prev = s;
     h->segs = s;
+    /* A recycled segment's pages may be resident: they are dirty here, so
+     * the purge policy sees them. */
+    for (unsigned i = 1; resident && i < PAGES_PER_SEG; i++)
+        dirty_put(h, s, &s->pages[i], (uint32_t)PAGE_SIZE_, now);
     segmap_set((uintptr_t)s, MAP_SMALL);
     return s;
 }
 
-void small_seg_release(heap_t *h, small_seg_t *s) {
+/* Hand a segment with no page in use to the segment cache. Its dirty pages
+ * leave the heap's pool for the cache's. */
+static void small_seg_release(heap_t *h, small_seg_t *s) {
+    uint64_t moved = 0;
+    for (uint64_t m = s->dirty_mask; m; m &= m - 1)
+        moved += dirty_take(h, s, &s->pages[__builtin_ctzll(m)]);
+    decay_purged(&h->decay, moved);
     if (s->prev) s->prev->next = s->next;
     else h->segs = s->next;
     if (s->next) s->next->prev = s->prev;
-    h->dirty_pages -= (uint32_t)__builtin_popcountll(s->dirty_mask);
     segmap_set((uintptr_t)s, MAP_NONE);
-    seg_cache_put(s, clock_ms());
+    seg_cache_put(s, moved + align_up(sizeof *s, os_page_size()));
 }
 
-/* A free page for class cls: reuse a dirty page first (its memory is
- * already resident), then a clean one, then a new segment. */
-page_t *page_alloc(heap_t *h, unsigned cls) {
-    small_seg_t *s = h->segs;
-    while (s && !s->free_mask) s = s->next;
-    if (!s && !(s = small_seg_new(h))) return NULL;
-    uint64_t pick = s->free_mask & s->dirty_mask;
-    if (pick) h->dirty_pages--;
-    else pick = s->free_mask;
-    unsigned i = (unsigned)__builtin_ctzll(pick);
+/* An empty segment goes, unless it is the heap's last (kept warm). */
+static void maybe_release(heap_t *h, small_seg_t *s) {
+    if (s->used_pages == 0 && !s->busy_mask && (s != h->segs || s->next)) small_seg_release(h, s);
+}
+
+/* ---- pages -------------------------------------------------------------------- */
+static page_t *take_page(small_seg_t *s, unsigned i) {
     uint64_t bit = (uint64_t)1 << i;
     s->free_mask &= ~bit;
-    s->dirty_mask &= ~bit;
     s->used_pages++;
-    page_init(&s->pages[i], h, cls);
     return &s->pages[i];
+}
+
+/* A clean free page, mapping a new segment if none has one (a recycled
+ * segment comes back all dirty, so it may give none). seg_lock held. */
+static page_t *clean_page(heap_t *h) {
+    small_seg_t *s = h->segs;
+    while (s && !(s->free_mask & ~s->dirty_mask)) s = s->next;
+    if (!s && !(s = small_seg_new(h, os_clock_ms()))) return NULL;
+    uint64_t clean = s->free_mask & ~s->dirty_mask;
+    return clean ? take_page(s, (unsigned)__builtin_ctzll(clean)) : NULL;
+}
+
+/* The most recently freed dirty page: its memory is resident and warm. */
+static page_t *reuse_dirty(heap_t *h) {
+    page_t *pg = h->dirty.last;
+    small_seg_t *s = page_segment(pg);
+    dirty_take(h, s, pg);
+    decay_observe(&h->decay);
+    return take_page(s, page_index(s, pg));
+}
+
+/* A free page for class cls: a dirty one first, else a clean one. */
+page_t *page_alloc(heap_t *h, unsigned cls) {
+    page_t *pg = NULL;
+    lock_acquire(&h->seg_lock);
+    if (!h->dirty.last) pg = clean_page(h);
+    if (!pg && h->dirty.last) pg = reuse_dirty(h);
+    lock_release(&h->seg_lock);
+    if (pg) page_init(pg, h, cls);
+    return pg;
 }
 
 /* Give an empty page back to its segment; a segment left empty goes to the
  * cache, unless it is the heap's only one. */
 void page_release(heap_t *h, page_t *pg) {
     small_seg_t *s = page_segment(pg);
-    unsigned i = (unsigned)(pg - s->pages);
-    uint64_t bit = (uint64_t)1 << i;
-    cairn_assert(pg->used == 0 && pg->in_use && !(s->free_mask & bit));
+    cairn_assert(pg->used == 0 && pg->in_use);
+    size_t touched = align_up((size_t)pg->capacity * pg->block_size, os_page_size());
+    uint32_t resident = (uint32_t)(touched < PAGE_SIZE_ ? touched : PAGE_SIZE_);
     pg->in_use = 0;
     pg->block_size = 0;
     pg->recip = 0;
-    pg->capacity = 0;
+    STORE_RELAXED(pg->capacity, 0);
     pg->free = pg->local_free = NULL;
-    uint64_t now = clock_ms();
-    pg->freed_at = now;
-    s->free_mask |= bit;
-    s->dirty_mask |= bit;
+    pg->refault = 0;
+    uint64_t now = os_clock_ms();
+    lock_acquire(&h->seg_lock);
+    s->free_mask |= (uint64_t)1 << page_index(s, pg);
+    if (resident) dirty_put(h, s, pg, resident, now);
     s->used_pages--;
-    h->dirty_pages++;
-    /* After this the segment (and pg) may be unmapped: touch neither. */
-    if (s->used_pages == 0 && (s != h->segs || s->next)) small_seg_release(h, s);
+    /* After this the segment (and pg) may be in the cache: touch neither. */
+    maybe_release(h, s);
+    lock_release(&h->seg_lock);
     purge_tick(h, now);
+}
+
+/* ---- purging ------------------------------------------------------------------ */
+typedef struct run { small_seg_t *s; unsigned lo, n; } run_t;
+
+static uint64_t run_mask(unsigned lo, unsigned n) {
+    return (n == 64 ? ~(uint64_t)0 : (((uint64_t)1 << n) - 1)) << lo;
+}
+
+static bool purgeable(const small_seg_t *s, unsigned i, uint64_t young) {
+    return (s->dirty_mask >> i & 1) && s->pages[i].freed_at <= young;
+}
+
+/* The run of old-enough dirty pages around the oldest one, taken out of
+ * the free and dirty masks into busy_mask (seg_lock held). */
+static run_t claim_run(heap_t *h, page_t *oldest, uint64_t young, uint64_t *got) {
+    small_seg_t *s = page_segment(oldest);
+    unsigned i = page_index(s, oldest), lo = i, hi = i + 1;
+    while (lo > 1 && purgeable(s, lo - 1, young)) lo--;
+    while (hi < PAGES_PER_SEG && purgeable(s, hi, young)) hi++;
+    for (unsigned j = lo; j < hi; j++) *got += dirty_take(h, s, &s->pages[j]);
+    uint64_t m = run_mask(lo, hi - lo);
+    s->free_mask &= ~m;
+    s->busy_mask |= m;
+    return (run_t){ s, lo, hi - lo };
+}
+
+/* Purged runs are free and clean again (seg_lock held). */
+static void restore_runs(heap_t *h, const run_t *r, unsigned n) {
+    for (unsigned k = 0; k < n; k++) {
+        uint64_t m = run_mask(r[k].lo, r[k].n);
+        for (unsigned j = r[k].lo; j < r[k].lo + r[k].n; j++) {
+            r[k].s->pages[j].refault = 1;
+            r[k].s->pages[j].resident = 0;
+        }
+        r[k].s->busy_mask &= ~m;
+        r[k].s->free_mask |= m;
+        maybe_release(h, r[k].s);
+    }
+}
+
+uint64_t segments_purge(heap_t *h, uint64_t target, uint64_t young, bool wait) {
+    if (wait) lock_acquire(&h->seg_lock);
+    else if (!lock_try(&h->seg_lock)) return 0;
+    run_t runs[PURGE_RUNS];
+    unsigned n = 0;
+    uint64_t got = 0;
+    page_t *pg;
+    while (got < target && n < PURGE_RUNS && (pg = h->dirty.first) != NULL && pg->freed_at <= young)
+        runs[n++] = claim_run(h, pg, young, &got);
+    decay_purged(&h->decay, got);
+    lock_release(&h->seg_lock);
+    if (!n) return 0;
+    for (unsigned k = 0; k < n; k++)
+        os_purge((char *)runs[k].s + ((size_t)runs[k].lo << PAGE_SHIFT), (size_t)runs[k].n << PAGE_SHIFT);
+    lock_acquire(&h->seg_lock);
+    restore_runs(h, runs, n);
+    lock_release(&h->seg_lock);
+    return got;
+}
+
+void segments_release_empty(heap_t *h) {
+    lock_acquire(&h->seg_lock);
+    for (small_seg_t *s = h->segs, *next; s; s = next) {
+        next = s->next;
+        if (s->used_pages == 0 && !s->busy_mask) small_seg_release(h, s);
+    }
+    lock_release(&h->seg_lock);
 }

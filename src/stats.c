@@ -1,25 +1,30 @@
 /* Statistics: counters kept where the work happens (per heap, per arena,
- * huge list, OS layer), summed on demand. Other threads' counters are read
- * while they run, so a snapshot taken under load is approximate. */
+ * huge list, caches, OS layer), summed on demand. Other threads' counters
+ * are read while they run, so a snapshot taken under load is approximate. */
 #include "internal.h"
 #include "cairn.h"
+#include <string.h>
 #include <sys/resource.h>
 
 _Atomic uint64_t cairn_orphan_frees, cairn_orphan_bytes;
+static _Atomic uint64_t refault_bytes;
+
+void stats_refault(uint64_t bytes) {
+    atomic_fetch_add_explicit(&refault_bytes, bytes, memory_order_relaxed);
+}
 
 static void sum_heaps(cairn_stats_t *st, uint64_t *small_bytes) {
     uint64_t alloc_b = 0, free_b = 0, nm = 0, nf = 0;
-    heaps_lock();
     for (heap_t *h = heaps_first(); h; h = h->next_all) {
         nm += __atomic_load_n(&h->nmalloc, __ATOMIC_RELAXED);
         nf += __atomic_load_n(&h->nfree, __ATOMIC_RELAXED);
         alloc_b += __atomic_load_n(&h->bytes_alloc, __ATOMIC_RELAXED);
         free_b += __atomic_load_n(&h->bytes_free, __ATOMIC_RELAXED);
         st->realloc_calls += __atomic_load_n(&h->nrealloc, __ATOMIC_RELAXED);
+        st->dirty_small_bytes += __atomic_load_n(&h->decay.dirty, __ATOMIC_RELAXED);
         st->heaps++;
-        if (h->state == HEAP_POOLED) st->abandoned_heaps++;
+        if (__atomic_load_n(&h->state, __ATOMIC_RELAXED) == HEAP_POOLED) st->abandoned_heaps++;
     }
-    heaps_unlock();
     nf += atomic_load(&cairn_orphan_frees);
     free_b += atomic_load(&cairn_orphan_bytes);
     st->malloc_calls += nm;
@@ -28,25 +33,53 @@ static void sum_heaps(cairn_stats_t *st, uint64_t *small_bytes) {
     *small_bytes = alloc_b > free_b ? alloc_b - free_b : 0;
 }
 
-API void cairn_stats_get(cairn_stats_t *st) {
-    *st = (cairn_stats_t){ 0 };
-    uint64_t small_bytes, la, lf, llive, lsegs, ha, hf, hlive, hcount;
+static void stats_fill(cairn_stats_t *st) {
+    *st = (cairn_stats_t){ .size = sizeof *st };
+    uint64_t small_bytes, seg_dirty;
+    arena_totals_t lt;
+    huge_totals_t ht;
+    os_totals_t ot;
     sum_heaps(st, &small_bytes);
-    arenas_stats(&la, &lf, &llive, &lsegs);
-    huge_stats(&ha, &hf, &hlive, &hcount);
-    st->malloc_calls += la + ha;
-    st->free_calls += lf + hf;
-    st->large_live_blocks = la - lf;
-    st->huge_live_blocks = ha - hf;
+    arenas_stats(&lt);
+    huge_stats(&ht);
+    seg_cache_stats(&st->cached_segments, &seg_dirty);
+    os_counters(&ot);
+    st->malloc_calls += lt.nalloc + ht.nalloc;
+    st->free_calls += lt.nfree + ht.nfree;
+    st->large_live_blocks = lt.nalloc - lt.nfree;
+    st->huge_live_blocks = ht.nalloc - ht.nfree;
     st->live_blocks = st->small_live_blocks + st->large_live_blocks + st->huge_live_blocks;
-    st->live_bytes = small_bytes + llive + hlive;
-    os_counters(&st->mapped_bytes, &st->peak_mapped_bytes, &st->mmap_calls,
-                &st->munmap_calls, &st->purge_calls, &st->purged_bytes);
-    st->huge_mappings = hcount;
-    st->segments = (st->mapped_bytes - hlive) / SEG_SIZE;
+    st->live_bytes = small_bytes + lt.live + ht.live;
+    st->mapped_bytes = ot.mapped;
+    st->peak_mapped_bytes = ot.peak;
+    st->mmap_calls = ot.nmmap;
+    st->munmap_calls = ot.nmunmap;
+    st->purge_calls = ot.npurge;
+    st->purged_bytes = ot.purged;
+    st->huge_mappings = ht.count;
+    st->segments = (ot.mapped - ht.mapped - ht.cached_bytes) / SEG_SIZE;
+    st->dirty_large_bytes = lt.dirty;
+    st->dirty_cached_bytes = seg_dirty + ht.cached_bytes;
+    st->dirty_bytes = st->dirty_small_bytes + st->dirty_large_bytes + st->dirty_cached_bytes;
+    st->refault_bytes = atomic_load(&refault_bytes);
+    st->cached_huge_mappings = ht.cached;
+    st->cached_huge_bytes = ht.cached_bytes;
+    st->background_purger = purge_thread_running();
     st->resident_bytes = os_resident_bytes();
     struct rusage ru;
     if (getrusage(RUSAGE_SELF, &ru) == 0) st->peak_rss_bytes = (uint64_t)ru.ru_maxrss * 1024u;
+}
+
+API void cairn_stats_get_sized(cairn_stats_t *out, size_t size) {
+    cairn_stats_t st;
+    stats_fill(&st);
+    if (size > sizeof st) size = sizeof st;
+    if (size >= offsetof(cairn_stats_t, size) + sizeof st.size) st.size = size;
+    memcpy(out, &st, size);
+}
+
+API void (cairn_stats_get)(cairn_stats_t *out) {
+    cairn_stats_get_sized(out, offsetof(cairn_stats_t, size));
 }
 
 static double mib(uint64_t b) { return (double)b / (1024.0 * 1024.0); }
@@ -62,15 +95,22 @@ API void cairn_stats_print(FILE *f) {
             (unsigned long long)s.live_blocks, mib(s.live_bytes),
             (unsigned long long)s.small_live_blocks, (unsigned long long)s.large_live_blocks,
             (unsigned long long)s.huge_live_blocks);
+    fprintf(f, "cairn: free, not returned %9.1f MiB   (small pages %.1f, large blocks %.1f, caches %.1f)\n",
+            mib(s.dirty_bytes), mib(s.dirty_small_bytes), mib(s.dirty_large_bytes),
+            mib(s.dirty_cached_bytes));
     fprintf(f, "cairn: operations        malloc %llu, free %llu, realloc %llu\n",
             (unsigned long long)s.malloc_calls, (unsigned long long)s.free_calls,
             (unsigned long long)s.realloc_calls);
-    fprintf(f, "cairn: os                mmap %llu, munmap %llu, purge %llu (%.1f MiB returned)\n",
+    fprintf(f, "cairn: os                mmap %llu, munmap %llu, purge %llu (%.1f MiB returned, "
+            "at most %.1f MiB refaulted)\n",
             (unsigned long long)s.mmap_calls, (unsigned long long)s.munmap_calls,
-            (unsigned long long)s.purge_calls, mib(s.purged_bytes));
+            (unsigned long long)s.purge_calls, mib(s.purged_bytes), mib(s.refault_bytes));
     fprintf(f, "cairn: structure         %llu segments, %llu huge mappings, %llu heaps (%llu pooled)\n",
             (unsigned long long)s.segments, (unsigned long long)s.huge_mappings,
             (unsigned long long)s.heaps, (unsigned long long)s.abandoned_heaps);
+    fprintf(f, "cairn: cached            %llu segments, %llu huge mappings (%.1f MiB); background purger %s\n",
+            (unsigned long long)s.cached_segments, (unsigned long long)s.cached_huge_mappings,
+            mib(s.cached_huge_bytes), s.background_purger ? "running" : "not running");
     if (s.peak_mapped_bytes)
         fprintf(f, "cairn: utilization       live/mapped now %.1f%%\n",
                 s.mapped_bytes ? 100.0 * (double)s.live_bytes / (double)s.mapped_bytes : 0.0);

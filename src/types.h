@@ -26,7 +26,8 @@
 
 #define SMALL_MAX      16384u                  /* largest size class       */
 #define NCLASSES       36                      /* 16..128 step 16, then 4/doubling */
-#define LARGE_MAX      ((size_t)2 << 20)       /* above: direct mappings   */
+#define LARGE_MAX      ((size_t)32 << 20)      /* above: direct mappings   */
+#define REALLOC_TO_HUGE ((size_t)2 << 20)      /* realloc growth past this: a mapping */
 #define MIN_ALIGN      16u
 #define TF_FULL        ((uintptr_t)1)
 
@@ -35,13 +36,35 @@
 enum {
     MAP_NONE = 0,
     MAP_SMALL = 1,          /* small segment header at the masked address   */
-    MAP_HEADER_BEFORE = 2,  /* huge header 4 MiB below (alignment >= 4 MiB) */
-    MAP_FREED_HUGE = 3,     /* a huge block was freed here (double free)    */
-    MAP_LARGE = 4,          /* large segment header at the masked address   */
-    MAP_HUGE = 5,           /* huge header at the masked address            */
+    MAP_LARGE = 2,          /* large segment header at the masked address   */
+    MAP_HUGE = 3,           /* huge header at the masked address            */
+    MAP_FREED_HUGE = 4,     /* a huge block was freed here (double free)    */
+    /* MAP_BACK + k - 1 (k = 1 .. MAP_BACK_MAX): the header governing this
+     * chunk is k chunks below it (a large segment of several chunks, or a
+     * huge block aligned to 4 MiB or more). */
+    MAP_BACK = 8,
 };
+#define MAP_BACK_MAX (256u - MAP_BACK)
 
 enum seg_kind { SEG_SMALL = 0x5A, SEG_LARGE = 0x1A, SEG_HUGE = 0x4B };
+
+/* ---- locks and dirty-memory pools ------------------------------------- */
+/* A spinlock for state that two parties touch briefly (a heap's free pages:
+ * its owner thread and the purger). Never held across a system call. */
+typedef struct lock { _Atomic int held; } lock_t;
+
+/* A pool of dirty memory: free bytes that may still be resident, with the
+ * lowest that figure has been in each of the last DECAY_EPOCHS epochs
+ * (epoch = purge delay / DECAY_EPOCHS). Memory that stayed dirty through
+ * the whole window was not reused, so the policy (purge.c) returns that
+ * much, oldest first. Guarded by the lock of the structure it is in. */
+#define DECAY_EPOCHS 4
+typedef struct decay {
+    uint64_t dirty;                  /* bytes (an upper bound)             */
+    uint64_t low[DECAY_EPOCHS];      /* low-water mark of `dirty` per epoch */
+    uint64_t epoch_end;              /* ms clock; 0 = no epoch yet         */
+    unsigned cur;                    /* epoch whose low-water is running   */
+} decay_t;
 
 /* ---- small blocks ------------------------------------------------------ */
 /* A free small block. `cookie` == cairn_key ^ address while the block is
@@ -78,19 +101,29 @@ typedef struct page {
     uint8_t cls;
     uint8_t in_use;
     uint8_t in_full;                 /* owner: on the full list            */
-    struct page *next, *prev;        /* owner: in avail[cls] or full list  */
-    uint64_t freed_at;               /* ms clock when freed (dirty pages)  */
+    uint8_t refault;                 /* owner: page memory was purged before */
+    /* In use: owner's avail[cls] or full queue. Free and dirty: the heap's
+     * dirty queue (heap->seg_lock). */
+    struct page *next, *prev;
+    /* Free pages only (heap->seg_lock): */
+    uint64_t freed_at;               /* ms clock when the page became free */
+    uint32_t resident;               /* bytes of it that may be resident   */
 } page_t;
 
 /* A segment of small pages, owned by one heap. Header lives in page 0.
- * Invariant: bit i of free_mask set <=> pages[i].in_use == 0 (i >= 1);
- * dirty_mask is a subset of free_mask: freed pages not yet purged. */
+ * Masks, used_pages and the list links are guarded by heap->seg_lock.
+ * Invariant: for i >= 1 exactly one of: pages[i].in_use, bit i of
+ * free_mask (free, may be handed out), bit i of busy_mask (free, being
+ * purged right now, not to be handed out). dirty_mask is a subset of
+ * free_mask: free pages not purged since they were last used, and these
+ * are exactly the pages on the heap's dirty queue. */
 typedef struct small_seg {
     uint8_t kind;                    /* SEG_SMALL                          */
     struct heap *heap;               /* owner                              */
-    struct small_seg *next, *prev;   /* owner: heap's segment list         */
+    struct small_seg *next, *prev;   /* heap's segment list                */
     uint64_t free_mask;
     uint64_t dirty_mask;
+    uint64_t busy_mask;
     uint32_t used_pages;
     page_t pages[PAGES_PER_SEG];
 } small_seg_t;
@@ -104,7 +137,9 @@ typedef struct small_seg {
 #define LB_HDR     16u
 #define LB_MAGIC   ((size_t)0xCA1Bu << 48)
 #define LB_FREE    ((size_t)1)
-#define LB_DIRTY   ((size_t)2)             /* free and not purged          */
+#define LB_DIRTY   ((size_t)2)             /* free, dirty > 0, on the dirty list */
+#define LB_BUSY    ((size_t)4)             /* free, taken out to be purged */
+#define LB_PURGED  ((size_t)8)             /* holds pages purged before    */
 #define LB_FLAGS   ((size_t)0xF)
 #define LB_SIZE_MASK (((size_t)1 << 48) - 16)
 
@@ -122,30 +157,39 @@ typedef struct lblock {
     struct lblock *next_free, *prev_free;   /* TLSF list of its class      */
     struct lblock *next_dirty, *prev_dirty; /* arena dirty list (LB_DIRTY) */
     uint64_t freed_at;
+    uint64_t dirty;                          /* bytes that may be resident  */
 } lblock_t;
 
 struct arena;
 
-#define LSEG_SLOTS ((unsigned)(SEG_SIZE / LB_GRAIN))   /* 65536 payload slots */
-
-/* A large segment. Invariant: bit i of `live` is set <=> a live (handed
- * out, not yet freed) block's payload starts at offset i * LB_GRAIN. Bits
- * change under the arena lock; readers without it (usable size) load
- * words relaxed. free, realloc and malloc_usable_size accept a pointer
- * only when its bit is set, whatever the bytes in front of it say. */
+/* A large segment: one 4 MiB chunk, or several for blocks that do not fit
+ * in one (up to LARGE_MAX). Invariant: bit i of `live` is set <=> a live
+ * (handed out, not yet freed) block's payload starts at offset
+ * i * LB_GRAIN. Bits change under the arena lock; readers without it
+ * (usable size) load words relaxed. free, realloc and malloc_usable_size
+ * accept a pointer only when its bit is set, whatever the bytes in front of
+ * it say. The bitmap (size / 512 bytes) ends the header; the first block's
+ * payload is the next 64-byte boundary. */
 typedef struct large_seg {
     uint8_t kind;                    /* SEG_LARGE                          */
+    uint8_t chunks;                  /* size / SEG_SIZE                    */
     struct arena *arena;
     struct large_seg *next, *prev;   /* arena's segment list (arena lock)  */
-    uint64_t pad[4];                 /* bitmap starts at byte 64           */
-    uint64_t live[LSEG_SLOTS / 64];  /* 8 KiB                              */
+    size_t size;                     /* bytes, a multiple of SEG_SIZE      */
+    size_t first;                    /* offset of the first block header   */
+    uint64_t pad[2];                 /* bitmap starts at byte 64           */
+    uint64_t live[];                 /* size / LB_GRAIN bits               */
 } large_seg_t;
-/* Offset of the first block's header: its payload is the first 64-byte
- * boundary after the segment header. */
-#define LSEG_FIRST (((sizeof(large_seg_t) + LB_HDR + LB_GRAIN - 1) & ~(size_t)(LB_GRAIN - 1)) - LB_HDR)
+/* Offset of the first block header in a segment of `size` bytes. */
+static inline size_t lseg_first(size_t size) {
+    size_t hdr = sizeof(large_seg_t) + size / LB_GRAIN / 8;
+    return ((hdr + LB_HDR + LB_GRAIN - 1) & ~(size_t)(LB_GRAIN - 1)) - LB_HDR;
+}
 
 /* A large-block arena: TLSF index over its segments' free blocks.
- * Everything here is guarded by `lock`. */
+ * Everything here is guarded by `lock`. decay.dirty is the sum of `dirty`
+ * over the indexed free blocks, which are on the dirty list (oldest free
+ * time first) exactly when that is non-zero. */
 typedef struct arena {
     pthread_mutex_t lock;
     uint32_t fl_bitmap;
@@ -153,15 +197,15 @@ typedef struct arena {
     lblock_t *heads[FL_COUNT][SL_COUNT];
     large_seg_t *segs;
     lblock_t *dirty_head, *dirty_tail;     /* oldest first                */
-    uint64_t nalloc, nfree, live_bytes, nsegs;
-    uint64_t last_purge;                   /* ms clock                    */
+    decay_t decay;
+    uint64_t nalloc, nfree, live_bytes, nsegs, seg_bytes;
     unsigned index;
 } arena_t;
 
 /* ---- huge blocks ---------------------------------------------------------- */
 /* Header at the start of a direct mapping; the user block is at
- * (char *)hdr + off. off < SEG_SIZE: map entry of the block says
- * MAP_HEADER; off == SEG_SIZE: MAP_HEADER_BEFORE (alignment >= 4 MiB). */
+ * (char *)hdr + off. off < SEG_SIZE: map entry of the block's chunk says
+ * MAP_HUGE; off == SEG_SIZE: MAP_BACK (alignment >= 4 MiB). */
 typedef struct huge_hdr {
     uint8_t kind;                    /* SEG_HUGE                           */
     size_t map_size;                 /* whole mapping, header included     */
@@ -178,8 +222,11 @@ typedef struct page_queue {
 
 enum heap_state { HEAP_EMPTY = 0, HEAP_ACTIVE, HEAP_POOLED, HEAP_ORPHAN };
 
-/* A thread's heap. Only its owner thread touches it, except `notify`
- * (remote threads push pages) and the state fields (heap lock).
+/* A thread's heap. Only its owner thread touches it, except full_dirty
+ * (remote threads raise it), the state fields (heap lock), and its free
+ * pages: segment list, masks, dirty queue and decay, guarded by seg_lock,
+ * which the owner takes when it gets or gives back a page and the purger
+ * takes (without waiting) to purge them.
  * cur[c] is never NULL: it points to a page with free blocks, or to the
  * static empty page, so the malloc fast path needs no NULL test. */
 typedef struct heap {
@@ -187,17 +234,18 @@ typedef struct heap {
     page_queue_t avail[NCLASSES];    /* pages of the class, may have room  */
     page_queue_t full;               /* pages with no room when last seen  */
     _Atomic int full_dirty;          /* a full page got a remote free      */
-    small_seg_t *segs;               /* all small segments of this heap    */
+    small_seg_t *segs;               /* all small segments (seg_lock)      */
+    lock_t seg_lock;
+    page_queue_t dirty;              /* free dirty pages, oldest first     */
+    decay_t decay;                   /* dirty bytes of those pages         */
     /* Counters of this thread's operations (owner only; read racily by
      * statistics). Frees count where they are done, local or remote. */
     uint64_t nmalloc, nfree, nrealloc, bytes_alloc, bytes_free;
-    uint64_t last_purge;             /* ms clock                           */
-    uint32_t dirty_pages;            /* free pages awaiting purge          */
     uint32_t tick_countdown;         /* refills until the next purge check */
     arena_t *arena;                  /* large blocks of this thread        */
     int state;                       /* heap lock                          */
     unsigned index;                  /* creation order; picks the arena    */
-    struct heap *next_all;           /* global heap list (heap lock)       */
+    struct heap *next_all;           /* global heap list (append-only)     */
     struct heap *next_pool;          /* pool of heaps without a thread     */
 } heap_t;
 

@@ -112,7 +112,13 @@ t reuse             120 "$T/std/t_reuse"
 t trim              120 "$T/std/t_trim"
 t purge-nodelay     120 env CAIRN_PURGE_DELAY=0 "$T/std/t_trim" nodelay
 t purge-delay       120 "$T/std/t_trim" delay
+t purge-delay-ticks 120 env CAIRN_BACKGROUND=0 "$T/std/t_trim" delay
 t pooled-heap       120 "$T/std/t_pooled"
+t pooled-heap-ticks 120 env CAIRN_BACKGROUND=0 "$T/std/t_pooled" activity
+t idle-return       120 "$T/std/t_idle"
+t idle-return-fork  120 "$T/std/t_idle" fork
+t idle-no-purger    120 env CAIRN_BACKGROUND=0 "$T/std/t_idle" off
+t options           60  bash tests/t_options.sh "$T/std/t_options"
 
 # ---- stress ---------------------------------------------------------------
 t stress            300 "$T/std/t_stress"

@@ -43,11 +43,11 @@ static void battery(rng_t *r, int must)
         size_t s = (size_t)rng_range(r, 1, small_max);
         TRY(A_malloc(s), s, "malloc");
     }
-    for (int i = 0; i < 40; i++) {
-        size_t s = (size_t)rng_range(r, small_max + 1, large_max);
+    for (int i = 0; i < 40; i++) {       /* a few need segments of several chunks */
+        size_t s = (size_t)rng_range(r, small_max + 1, i % 8 ? 2 * MiB : 6 * MiB);
         TRY(A_malloc(s), s, "malloc(large)");
     }
-    for (int i = 0; i < 6; i++) {
+    for (int i = 0; i < 2; i++) {
         size_t s = large_max + 1 + (size_t)rng_below(r, 4 * MiB);
         TRY(A_malloc(s), s, "malloc(huge)");
     }

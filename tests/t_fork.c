@@ -15,9 +15,9 @@ static size_t small_max, large_max;
 
 static size_t pick(rng_t *r)
 {
-    uint64_t x = rng_below(r, 100);
-    return x < 85 ? rng_range(r, 1, 1024) : x < 98 ? rng_range(r, 1025, 200 * KiB)
-                                                    : rng_range(r, large_max + 1, large_max + MiB);
+    uint64_t x = rng_below(r, 1000);
+    return x < 850 ? rng_range(r, 1, 1024) : x < 996 ? rng_range(r, 1025, 200 * KiB)
+                                                      : rng_range(r, large_max + 1, large_max + MiB);
 }
 
 static void *hammer(void *arg)
@@ -73,9 +73,11 @@ static int child_main(void **mainblk, size_t *mainsz, int iter)
             A_free(b[k]);
             b[k] = NULL;
         } else {
+            /* one huge block (a direct mapping, every page touched) in
+             * every tenth child keeps the cost of huge blocks bounded */
             uint64_t x = rng_below(&r, 1000);
-            bs[k] = x < 900 ? rng_range(&r, 1, 1024) : x < 998 ? rng_range(&r, 1025, 200 * KiB)
-                                                            : rng_range(&r, large_max + 1, large_max + MiB);
+            bs[k] = x < 900 ? rng_range(&r, 1, 1024) : rng_range(&r, 1025, 200 * KiB);
+            if (op == 4000 && iter % 10 == 0) bs[k] = large_max + 1 + rng_below(&r, MiB);
             b[k] = A_malloc(bs[k]);
             CHECK(b[k], "child malloc %zu", bs[k]);
             pattern_fill(b[k], bs[k], (uint64_t)k * 31);

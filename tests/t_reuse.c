@@ -32,8 +32,8 @@ static void coalescing(void)
         A_free(p[i]);
     }
     CHECK(heap_check_ok());
-    /* the same bytes again as near-maximal large blocks */
-    size_t big = large_max - 64 * KiB;
+    /* the same bytes again as blocks ten times bigger */
+    size_t big = 2 * MiB - 64 * KiB;
     size_t nb = (size_t)N * unit / big;
     void *q[64];
     CHECK(nb > 0 && nb < 64);
@@ -65,7 +65,7 @@ static void steady_state(void)
         for (int i = 0; i < N; i++) {
             uint64_t x = rng_below(&r, 1000);
             sz[i] = x < 800 ? rng_range(&r, 1, 1024) : x < 960 ? rng_range(&r, 1025, small_max)
-                  : x < 998 ? rng_range(&r, small_max + 1, large_max) : large_max + rng_below(&r, 3 * MiB);
+                  : x < 999 ? rng_range(&r, small_max + 1, 2 * MiB) : large_max + rng_below(&r, 3 * MiB);
             p[i] = (i % 7 == 0) ? A_memalign((size_t)32 << (i % 10), sz[i]) : A_malloc(sz[i]);
             CHECK(p[i]);
             pattern_fill(p[i], sz[i], (uint64_t)i + (uint64_t)round * N);

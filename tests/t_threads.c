@@ -74,6 +74,9 @@ int main(int argc, char **argv)
     targ_t *prev = NULL;
     pthread_t th[BATCH];
     uint64_t max_heaps = 0, warm_mapped = 0, max_mapped = 0;
+    int max_purgers = 0;
+    const char *bg = getenv("CAIRN_BACKGROUND");
+    int want_purger = !(bg && bg[0] == '0');
     double t0 = now_sec();
     for (int base = 0; base < nthreads; base += BATCH) {
         targ_t *args = argbuf[(base / BATCH) & 1];
@@ -97,12 +100,20 @@ int main(int argc, char **argv)
                   "mapped_bytes %" PRIu64 " after %d threads, %" PRIu64 " after 200",
                   st.mapped_bytes, base + BATCH, warm_mapped);
         if (base % 500 == 0) CHECK(heap_check_ok(), "after %d threads", base + BATCH);
+        int purgers = threads_named("cairn-purge");
+        CHECK(purgers <= 1, "%d purger threads after %d threads", purgers, base + BATCH);
+        if (purgers > max_purgers) max_purgers = purgers;
     }
     if (prev) free_left(prev);
     CHECK(heap_check_ok());
     A_malloc_trim(0);
     cairn_stats_t st;
     cairn_stats_get(&st);
+    /* the leftovers alone are tens of MiB: enough to start one purger,
+     * unless CAIRN_BACKGROUND=0 */
+    if (nthreads >= 500)
+        CHECK(max_purgers == want_purger && (int)st.background_purger == want_purger,
+              "%d purger threads seen (%d wanted)", max_purgers, want_purger);
     printf("t_threads: %d threads, max heaps %" PRIu64 ", max mapped %" PRIu64 " KiB, "
            "mapped at end %" PRIu64 " KiB, %.2fs: ok\n",
            nthreads, max_heaps, max_mapped / 1024, st.mapped_bytes / 1024, now_sec() - t0);

@@ -24,7 +24,7 @@ SAN_CFLAGS  := $(CAIRN_CFLAGS) -Itests -O1 -g -pthread -fno-omit-frame-pointer \
 TEST_HDRS   := tests/testutil.h include/cairn.h
 TESTS       ?=
 
-STD_TESTS  := t_api t_sizeclass t_trim t_pooled t_reuse t_stress t_remote t_threads t_fork t_faults t_misuse
+STD_TESTS  := t_api t_sizeclass t_trim t_pooled t_idle t_options t_reuse t_stress t_remote t_threads t_fork t_faults t_misuse
 PFX_TESTS  := t_api t_stress t_faults t_misuse t_remote t_threads t_fork
 ASAN_TESTS := t_api t_sizeclass t_reuse t_stress t_faults t_remote
 TSAN_TESTS := t_remote t_threads t_stress

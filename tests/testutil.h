@@ -243,4 +243,27 @@ static inline int heap_check_ok(void)
     return n == 0;
 }
 
+
+/* Threads of this process whose name (/proc/self/task/N/comm) is `name`. */
+#include <dirent.h>
+static inline int threads_named(const char *name)
+{
+    DIR *d = opendir("/proc/self/task");
+    int n = 0;
+    if (!d) return -1;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.') continue;
+        char path[300], comm[32] = "";
+        snprintf(path, sizeof path, "/proc/self/task/%s/comm", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f) continue;
+        if (fgets(comm, sizeof comm, f)) comm[strcspn(comm, "\n")] = 0;
+        fclose(f);
+        if (!strcmp(comm, name)) n++;
+    }
+    closedir(d);
+    return n;
+}
+
 #endif /* CAIRN_TESTUTIL_H */
