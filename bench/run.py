@@ -3,8 +3,12 @@
 
 Runs every workload (bench/workloads.py) under cairn (LD_PRELOAD=build/
 libcairn.so) and under each peer allocator: glibc (no preload), jemalloc,
-tcmalloc and mimalloc (Debian packages, installed with apt-get when
-missing). Allocators are interleaved (A B C D E A B C D E ...), each
+tcmalloc and mimalloc 2.0 (Debian packages, installed with apt-get when
+missing) and, when the folder ../shared/peers beside the checkout exists,
+the newer prebuilt peers in it: mimalloc3 (3.4.3), mimalloc24 (2.4.1),
+snmalloc (0.7.5) and rpmalloc (2.0.1). Their hardened builds
+(mimalloc3-secure, snmalloc-checks) run only when asked for, with --alloc
+or --hardened. Allocators are interleaved (A B C D E A B C D E ...), each
 workload is repeated (3 times by default) and the median wall time and the
 median peak RSS of the child (kernel accounting, os.wait4 rusage) are
 reported. Every run's deterministic result is compared with glibc's; a
@@ -14,6 +18,7 @@ a time.
 Examples:
   python3 bench/run.py --mode quick
   python3 bench/run.py --mode full --only larson --alloc cairn,glibc
+  python3 bench/run.py --mode quick --only churn --hardened
   python3 bench/run.py --mode full --write-docs          (what `make bench` does)
   python3 bench/run.py --report-only --write-docs        (re-render from JSON)
 
@@ -22,7 +27,8 @@ Outputs (bench/results/NAME.*, NAME = latest | quick | partial | --out):
   NAME-runs.csv   one row per run
   NAME.md         Markdown tables (time, RSS, cairn/peer ratios, metrics)
   NAME-time.png, NAME-rss.png   charts normalised to cairn
-  NAME.json       everything, for --report-only
+  NAME-timeline-W.png           RSS over time of workload W, per allocator
+  NAME.json       everything (with the RSS timelines), for --report-only
 """
 
 import argparse
@@ -30,6 +36,7 @@ import datetime
 import hashlib
 import os
 import platform
+import re
 import shlex
 import shutil
 import signal
@@ -50,14 +57,30 @@ BUILD = W.BUILD
 RESULTS = ROOT / "bench" / "results"
 MULTIARCH = "/usr/lib/x86_64-linux-gnu"
 
-# name, LD_PRELOAD library (None = no preload), Debian package
+# Prebuilt newer peers (and their README.md with a table of versions and
+# builds), shared by the project's machines beside the checkout.
+PEERS_DIR = ROOT.parent / "shared" / "peers"
+
+# Allocator groups: "cairn"; "peer" (run by default, candidates for the best
+# peer in the report); "hardened" (security-hardened builds, run only when
+# asked for with --alloc or --hardened, never the best peer).
+#
+# name, group, LD_PRELOAD library (None = no preload), Debian package
+# (None for a prebuilt library from PEERS_DIR, used when that folder exists)
 ALLOCATORS = [
-    ("cairn", str(ROOT / "build" / "libcairn.so"), None),
-    ("glibc", None, "libc6"),
-    ("jemalloc", MULTIARCH + "/libjemalloc.so.2", "libjemalloc2"),
-    ("tcmalloc", MULTIARCH + "/libtcmalloc_minimal.so.4", "libtcmalloc-minimal4"),
-    ("mimalloc", MULTIARCH + "/libmimalloc.so.2", "libmimalloc2.0"),
+    ("cairn", "cairn", str(ROOT / "build" / "libcairn.so"), None),
+    ("glibc", "peer", None, "libc6"),
+    ("jemalloc", "peer", MULTIARCH + "/libjemalloc.so.2", "libjemalloc2"),
+    ("tcmalloc", "peer", MULTIARCH + "/libtcmalloc_minimal.so.4", "libtcmalloc-minimal4"),
+    ("mimalloc", "peer", MULTIARCH + "/libmimalloc.so.2", "libmimalloc2.0"),
+    ("mimalloc3", "peer", str(PEERS_DIR / "mimalloc-3.4.3.so"), None),
+    ("mimalloc24", "peer", str(PEERS_DIR / "mimalloc-2.4.1.so"), None),
+    ("snmalloc", "peer", str(PEERS_DIR / "snmalloc-0.7.5.so"), None),
+    ("rpmalloc", "peer", str(PEERS_DIR / "rpmalloc-2.0.1.so"), None),
+    ("mimalloc3-secure", "hardened", str(PEERS_DIR / "mimalloc-secure-3.4.3.so"), None),
+    ("snmalloc-checks", "hardened", str(PEERS_DIR / "snmalloc-checks-0.7.5.so"), None),
 ]
+ALLOC_NAMES = [a[0] for a in ALLOCATORS]
 
 MODES = {
     # reps, default per-run timeout (s), thread counts for multi-threaded workloads
@@ -74,6 +97,72 @@ def log(msg=""):
 def fmt_dur(s):
     s = int(s)
     return "%d:%02d:%02d" % (s // 3600, s // 60 % 60, s % 60)
+
+
+# --------------------------------------------------------------------------
+# allocator selection
+# --------------------------------------------------------------------------
+
+def is_shared_peer(entry):
+    """True for an ALLOCATORS entry that is a prebuilt library of PEERS_DIR."""
+    name, _, lib, pkg = entry
+    return name != "cairn" and pkg is None and lib is not None
+
+
+def default_allocators(mode, hardened=False, peers_dir=None):
+    """The allocators run when --alloc is not given: cairn and glibc in smoke
+    mode, otherwise every "peer" (the PEERS_DIR ones only when that folder
+    exists); the "hardened" ones only with hardened=True (--hardened)."""
+    peers_dir = PEERS_DIR if peers_dir is None else peers_dir
+    names = []
+    for entry in ALLOCATORS:
+        name, group = entry[0], entry[1]
+        if is_shared_peer(entry) and not peers_dir.is_dir():
+            continue
+        if mode == "smoke":
+            if name in ("cairn", "glibc") or (hardened and group == "hardened"):
+                names.append(name)
+        elif group != "hardened" or hardened:
+            names.append(name)
+    return names
+
+
+def wanted_allocators(alloc_arg, mode, hardened=False):
+    """Names to run, in ALLOCATORS order: --alloc's list (plus the hardened
+    builds with --hardened) or the defaults. Exits on an unknown name."""
+    if alloc_arg:
+        wanted = [a.strip() for a in alloc_arg.split(",") if a.strip()]
+        unknown = sorted(set(wanted) - set(ALLOC_NAMES))
+        if unknown:
+            sys.exit("unknown allocator(s): %s (known: %s)"
+                     % (", ".join(unknown), ", ".join(ALLOC_NAMES)))
+        if hardened:
+            wanted += [a[0] for a in ALLOCATORS if a[1] == "hardened"]
+    else:
+        wanted = default_allocators(mode, hardened)
+    return [n for n in ALLOC_NAMES if n in wanted]
+
+
+def shared_peer_builds(readme):
+    """file name -> {"project", "release", "build"} from the table in
+    PEERS_DIR/README.md (| file | project | version | build |); {} when the
+    file is missing or has no such table."""
+    rows = {}
+    try:
+        text = Path(readme).read_text(errors="replace")
+    except OSError:
+        return rows
+    for line in text.splitlines():
+        cols = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cols) == 4 and cols[0].endswith(".so"):
+            rows[cols[0]] = {"project": cols[1], "release": cols[2], "build": cols[3]}
+    return rows
+
+
+def version_from_file_name(lib):
+    """'3.4.3' for .../mimalloc-secure-3.4.3.so (None without a version)."""
+    m = re.search(r"-(\d+(?:\.\d+)+)\.so$", os.path.basename(lib))
+    return m.group(1) if m else None
 
 
 # --------------------------------------------------------------------------
@@ -309,13 +398,21 @@ class Runner:
     # ---- allocators ----------------------------------------------------
     def setup_allocators(self, wanted):
         allocs = []
-        for name, lib, pkg in ALLOCATORS:
+        builds = shared_peer_builds(PEERS_DIR / "README.md")
+        for entry in ALLOCATORS:
+            name, group, lib, pkg = entry
             if name not in wanted:
                 continue
             if name == "cairn" and self.args.cairn_lib:
                 lib = os.path.abspath(self.args.cairn_lib)
-            info = {"name": name, "lib": lib, "package": pkg, "version": None}
-            if name == "cairn":
+            info = {"name": name, "group": group, "lib": lib, "package": pkg,
+                    "version": None}
+            if is_shared_peer(entry):
+                if not os.path.exists(lib):
+                    self.notice("%s skipped: %s not found" % (name, lib))
+                    continue
+                info.update(self.shared_peer_info(lib, builds))
+            elif name == "cairn":
                 if not os.path.exists(lib) and not self.args.cairn_lib:
                     log("build/libcairn.so missing: running `make all` ...")
                     subprocess.run(["make", "-C", str(ROOT), "-s", "all"])
@@ -330,6 +427,8 @@ class Runner:
                 snap = BUILD / "cairn-under-test.so"
                 shutil.copyfile(os.path.realpath(lib), snap)
                 info["sha256"] = hashlib.sha256(snap.read_bytes()).hexdigest()[:16]
+                info["build"] = ("--cairn-lib %s" % lib if self.args.cairn_lib
+                                 else "this checkout (make all)")
                 info["source_lib"] = lib
                 lib = info["lib"] = str(snap)
             else:
@@ -343,6 +442,8 @@ class Runner:
                     self.notice("%s skipped: package %s could not be installed" % (name, pkg))
                     continue
                 info["version"] = self.packages.installed_version(pkg)
+                info["build"] = ("Debian package %s" % pkg if lib
+                                 else "Debian libc6, no preload")
             # verify the preload really takes effect
             probe = BUILD / "probe"
             if probe.exists():
@@ -361,6 +462,18 @@ class Runner:
             allocs.append(info)
         return allocs
 
+    @staticmethod
+    def shared_peer_info(lib, builds):
+        """Version (from the file name), build description (from the README
+        table, when it lists the file) and sha256 of a prebuilt peer."""
+        base = os.path.basename(lib)
+        row = builds.get(base)
+        build = "prebuilt " + base
+        if row:
+            build = "%s %s; %s" % (row["project"], row["release"], row["build"])
+        return {"version": version_from_file_name(lib) or "?", "build": build,
+                "sha256": hashlib.sha256(Path(lib).read_bytes()).hexdigest()[:16]}
+
     def env_for(self, alloc, workload):
         env = dict(os.environ)
         env.pop("LD_PRELOAD", None)
@@ -374,7 +487,7 @@ class Runner:
     # ---- selection -----------------------------------------------------
     def select(self):
         ws = W.all_workloads(self.threads)
-        if self.mode == "smoke":
+        if self.mode == "smoke" and not self.args.only:
             ws = [w for w in ws if w.name == "larson-%dt" % self.threads[0]]
         if self.args.only:
             keys = [k.strip() for k in self.args.only.split(",") if k.strip()]
@@ -393,14 +506,12 @@ class Runner:
     # ---- main loop -----------------------------------------------------
     def run(self):
         args = self.args
-        wanted = ([a.strip() for a in args.alloc.split(",")] if args.alloc
-                  else (["cairn", "glibc"] if self.mode == "smoke"
-                        else [a[0] for a in ALLOCATORS]))
-        unknown = set(wanted) - {a[0] for a in ALLOCATORS}
-        if unknown:
-            sys.exit("unknown allocator(s): %s" % ", ".join(sorted(unknown)))
+        wanted = wanted_allocators(args.alloc, self.mode, args.hardened)
+        if not args.alloc and not PEERS_DIR.is_dir() and self.mode != "smoke":
+            log("(no %s: running the Debian peers only)" % PEERS_DIR)
         workloads = self.select()
         if not args.no_build:
+            self.ensure_build_packages(workloads)
             r = subprocess.run(["make", "-C", str(ROOT), "-s", "bench-build"])
             if r.returncode != 0:
                 sys.exit("make bench-build failed")
@@ -474,6 +585,8 @@ class Runner:
                            "status": o.status, "wall_s": o.wall, "maxrss_kib": o.maxrss_kib,
                            "result": o.result, "metrics": o.metrics,
                            "stderr_tail": err.strip()[-400:] if o.status != "ok" else ""}
+                    if getattr(o, "timeline", None):
+                        run["timeline"] = o.timeline
                     wruns.append(run)
                     if o.status == "ok" and (best is None or o.wall < best):
                         best = o.wall
@@ -518,12 +631,24 @@ class Runner:
             "make_command": os.environ.get("BENCH_MAKE_COMMAND"),
             "allocators": allocs,
             "workloads": [{"name": w.name, "base": w.base, "kind": w.kind, "desc": w.desc,
-                           "metric": w.metric, "repro": w.repro(self.mode)} for w in workloads],
+                           "metric": w.metric, "compare": getattr(w, "compare", True),
+                           "repro": w.repro(self.mode)} for w in workloads],
             "runs": runs,
             "notices": self.notices,
             "raw": os.path.relpath(rawdir, ROOT),
         }
         return data
+
+    def ensure_build_packages(self, workloads):
+        """Install what the selected workloads need to be built (g++ for the
+        C++ ones) before `make bench-build`; without it bench.mk leaves them
+        out and they are skipped with a notice."""
+        for pkg, binary in sorted({pb for w in workloads
+                                   for pb in getattr(w, "build_packages", ())}):
+            if not self.packages.ensure(pkg, binary):
+                self.notice("package %s (%s) not available: %s not built" % (
+                    pkg, binary, ", ".join(w.name for w in workloads
+                                           if (pkg, binary) in getattr(w, "build_packages", ()))))
 
     def instructions(self, w, allocs, wruns):
         """Instructions per malloc+free pair on the fast path, from callgrind
@@ -569,7 +694,7 @@ def repro_for(w, mode, allocs, name):
         if a["name"] == name:
             lib = a.get("source_lib") or a["lib"]
     if name == "cairn":
-        if lib and lib != ALLOCATORS[0][1]:
+        if lib and lib != ALLOCATORS[0][2]:
             cmd = cmd.replace("$PWD/build/libcairn.so", lib)
         return cmd
     if lib is None and name != "glibc":
@@ -677,8 +802,17 @@ def main():
     ap.add_argument("--only", help="comma list of workloads (base name like 'larson', variant "
                                    "like 'larson-4t', or 'micro' / 'programs')")
     ap.add_argument("--skip", help="comma list of workloads to leave out")
-    ap.add_argument("--alloc", help="comma list of allocators (cairn,glibc,jemalloc,tcmalloc,"
-                                    "mimalloc); default: all (smoke: cairn,glibc)")
+    ap.add_argument("--alloc", help="comma list of allocators (%s); default: cairn and every "
+                                    "peer, the %s ones only when %s exists (smoke: "
+                                    "cairn,glibc); hardened builds (%s) only when named "
+                                    "here or with --hardened"
+                    % (", ".join(ALLOC_NAMES), ", ".join(a[0] for a in ALLOCATORS
+                                                       if is_shared_peer(a) and a[1] == "peer"),
+                       os.path.relpath(PEERS_DIR, ROOT),
+                       ", ".join(a[0] for a in ALLOCATORS if a[1] == "hardened")))
+    ap.add_argument("--hardened", action="store_true",
+                    help="also run the hardened builds (%s), in any mode"
+                    % ", ".join(a[0] for a in ALLOCATORS if a[1] == "hardened"))
     ap.add_argument("--threads", help="thread counts for multi-threaded workloads, e.g. 2,4")
     ap.add_argument("--reps", type=int, help="repetitions (default 3; smoke 1)")
     ap.add_argument("--timeout", type=float, help="per-run timeout in seconds")
@@ -689,7 +823,8 @@ def main():
     ap.add_argument("--write-docs", action="store_true",
                     help="regenerate docs/BENCHMARKS.md (only from the 'latest' results)")
     ap.add_argument("--report-only", action="store_true",
-                    help="do not run anything: re-render outputs from bench/results/OUT.json")
+                    help="do not run anything: re-render outputs from bench/results/OUT.json "
+                         "(or build/bench/smoke/OUT.json for a smoke run)")
     ap.add_argument("--cairn-lib", help="preload this library as 'cairn' instead of "
                                         "build/libcairn.so (e.g. another build)")
     ap.add_argument("--no-install", action="store_true", help="never call apt-get")
@@ -705,15 +840,23 @@ def main():
     filtered = bool(args.only or args.skip or args.alloc or args.threads)
     out = args.out or {"full": "partial" if filtered else "latest", "quick": "quick",
                        "smoke": "smoke"}[args.mode]
+    outdir = BUILD / "smoke" if args.mode == "smoke" else RESULTS
     if args.report_only:
-        data = report.load(RESULTS / (out + ".json"))
+        # bench/results/OUT.json, or a smoke run's build/bench/smoke/OUT.json
+        # (re-rendered where it is)
+        srcs = [RESULTS / (out + ".json"), BUILD / "smoke" / (out + ".json")]
+        src = next((p for p in srcs if p.exists()), None)
+        if src is None:
+            sys.exit("no results to re-render: %s" % " or ".join(
+                os.path.relpath(p, ROOT) for p in srcs))
+        data = report.load(src)
+        outdir = src.parent
         if args.label:
             data["label"] = args.label
     else:
         runner = Runner(args)
         data = runner.run()
 
-    outdir = BUILD / "smoke" if (args.mode == "smoke" and not args.report_only) else RESULTS
     paths = report.write_all(data, outdir, out)
     log("")
     log(report.console_summary(data))

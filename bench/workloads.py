@@ -1,9 +1,11 @@
 """Workload definitions for cairn's benchmark runner (bench/run.py).
 
 Two kinds:
-  * CWorkload: one of our C programs in bench/workloads/, built into
-    build/bench/. It prints `result: ...` (compared across allocators) and
-    `metric: k=v ...` lines (reported, not compared).
+  * CWorkload: one of our C (or C++) programs in bench/workloads/, built
+    into build/bench/. It prints `result: ...` (compared across
+    allocators), `metric: k=v ...` lines (reported, not compared) and
+    optionally a `timeline: ms:kib ...` line (its own RSS over time,
+    charted by report.py).
   * Program workloads: real programs from Debian packages (redis, rocksdb's
     db_bench, z3, ghostscript, lua, python, sqlite, gcc), installed with
     apt-get when missing, run on inputs generated deterministically under
@@ -37,13 +39,14 @@ class Outcome:
     """One run: status is 'ok' or a failure description."""
 
     def __init__(self, status="ok", wall=None, maxrss_kib=None, result=None,
-                 metrics=None, detail=""):
+                 metrics=None, detail="", timeline=None):
         self.status = status
         self.wall = wall
         self.maxrss_kib = maxrss_kib
         self.result = result
         self.metrics = metrics or {}
         self.detail = detail
+        self.timeline = timeline    # [[ms, kib], ...] from a `timeline:` line
 
 
 def lcg(seed):
@@ -75,6 +78,24 @@ def parse_c_output(text):
     return ("\n".join(result) if result else None), metrics
 
 
+def parse_timeline(text):
+    """The samples of a `timeline: ms:kib ms:kib ...` line (RSS in KiB at
+    milliseconds since the workload's start) as [[ms, kib], ...], or None
+    when there is no such line. Malformed samples are skipped."""
+    for l in text.splitlines():
+        if not l.startswith("timeline:"):
+            continue
+        samples = []
+        for tok in l[len("timeline:"):].split():
+            ms, _, kib = tok.partition(":")
+            try:
+                samples.append([int(ms), int(kib)])
+            except ValueError:
+                pass
+        return samples
+    return None
+
+
 # --------------------------------------------------------------------------
 # C workloads
 # --------------------------------------------------------------------------
@@ -85,12 +106,17 @@ class CWorkload:
     packages = ()
 
     def __init__(self, name, binary, desc, params, threads=None, metric=None,
-                 split=()):
+                 split=(), compare=True, build_packages=()):
         """params: mode -> dict of key=value (per-run totals).
         threads: None for single-threaded, or the thread count of this variant.
         split: keys whose value is a total to divide among the threads
         (so every thread-count variant does the same total work).
-        metric: (metric key, label, 'higher'|'lower') shown in the tables."""
+        metric: (metric key, label, 'higher'|'lower') shown in the tables.
+        compare: False when its wall time and peak RSS say nothing about the
+        allocator (report.py then leaves it out of the ratios and geometric
+        means and reports it in a table of its own).
+        build_packages: (package, binary) pairs needed to build it (the
+        runner installs them before `make bench-build`)."""
         self.base = name
         self.threads = threads
         self.name = name if threads is None else "%s-%dt" % (name, threads)
@@ -99,6 +125,8 @@ class CWorkload:
         self.params = params
         self.metric = metric
         self.split = split
+        self.compare = compare
+        self.build_packages = build_packages
 
     def args(self, mode):
         p = dict(self.params[mode])
@@ -120,6 +148,7 @@ class CWorkload:
         o = ctx.execute(cmd, env)
         if o.status == "ok":
             o.result, o.metrics = parse_c_output(o.stdout)
+            o.timeline = parse_timeline(o.stdout)
             if o.result is None:
                 o.status = "no result line"
         return o
@@ -223,6 +252,37 @@ def c_workloads(thread_counts):
                         "quick": dict(phases=8, phase_bytes="24m", free_pct=75),
                         "smoke": dict(phases=4, phase_bytes="1m", free_pct=75)},
                        metric=("rss_over_live", "peak RSS / peak live", "lower")))
+    W.append(CWorkload("churn", "churn",
+                       "Mixed churn on one thread: random slots are allocated (malloc, "
+                       "calloc, aligned_alloc/posix_memalign/memalign with 32 B-64 KiB "
+                       "alignment, realloc(NULL)), freed or resized with realloc; sizes 80% "
+                       "1-256 B, 15% up to 64 KiB, 5% up to 4 MiB; contents checked before "
+                       "every free and realloc; RSS sampled over time.",
+                       {"full": dict(ops=2000000, slots=10000),
+                        "quick": dict(ops=300000, slots=10000),
+                        "smoke": dict(ops=20000, slots=1000)},
+                       metric=("ops_per_sec", "ops/s", "higher")))
+    W.append(CWorkload("idle", "idle",
+                       "Memory given back while idle: allocates mixed sizes (16 B-4 MiB) up "
+                       "to a total, touching every page, frees all but 1% in random order, "
+                       "then makes no allocator call for a few seconds while it samples its "
+                       "RSS; RSS 1 s after the frees and at the end are the metrics (its wall "
+                       "time is mostly sleep, so it is not in the time or RSS ratios).",
+                       {"full": dict(total="1g", keep_pct=1, wait_ms=3000),
+                        "quick": dict(total="256m", keep_pct=1, wait_ms=2000),
+                        "smoke": dict(total="16m", keep_pct=1, wait_ms=200)},
+                       compare=False))
+    W.append(CWorkload("cxx-map", "cxx_map",
+                       "C++ containers (g++ -O2, libstdc++): std::map<std::string, "
+                       "std::string> with 8-64 character keys built by appends, "
+                       "std::unordered_map<uint64_t, std::vector<int>>, inserts, erases, "
+                       "lookups, string concatenation/substr, and a clear-and-rebuild of a "
+                       "smaller map 16 times per run.",
+                       {"full": dict(ops=3000000, keys=32768),
+                        "quick": dict(ops=600000, keys=32768),
+                        "smoke": dict(ops=20000, keys=1024)},
+                       metric=("ops_per_sec", "ops/s", "higher"),
+                       build_packages=(("g++", "g++"),)))
     return W
 
 
@@ -234,6 +294,7 @@ class ProgramWorkload:
     kind = "program"
     threads = None
     glibc_shim = False
+    compare = True       # wall time and peak RSS enter the ratios
     packages = ()        # (package, binary) pairs that must be installed
     metric = None
     scale = {}

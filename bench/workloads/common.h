@@ -31,6 +31,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <fcntl.h>
 
 /* Keep the compiler from eliding or merging malloc/free pairs. */
 #define ESCAPE(p) __asm__ volatile("" : : "r"(p) : "memory")
@@ -226,6 +227,58 @@ static inline void print_result(const char *name, const char *fmt, ...)
     va_start(ap, fmt);
     vprintf(fmt, ap);
     va_end(ap);
+    putchar('\n');
+}
+
+/* ---- resident memory, sampled by the workload itself --------------------- */
+/* RSS in KiB from /proc/self/statm; read without allocating, so sampling
+ * does not disturb the allocator under test. */
+static inline long long rss_kib(void)
+{
+    char buf[128];
+    long long size = 0, res = -1;
+    int fd = open("/proc/self/statm", O_RDONLY);
+    if (fd < 0)
+        return -1;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return -1;
+    buf[n] = 0;
+    if (sscanf(buf, "%lld %lld", &size, &res) != 2)
+        return -1;
+    return res * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+/* A timeline of (milliseconds since start, RSS KiB) samples, printed as one
+ * "timeline:" line the runner turns into an RSS-over-time chart. */
+#define TL_MAX 400
+typedef struct {
+    uint64_t t0;
+    int n;
+    unsigned ms[TL_MAX];
+    long long kib[TL_MAX];
+} timeline_t;
+
+static inline void tl_start(timeline_t *tl)
+{
+    tl->t0 = now_ns();
+    tl->n = 0;
+}
+
+static inline void tl_sample(timeline_t *tl)
+{
+    if (tl->n < TL_MAX) {
+        tl->ms[tl->n] = (unsigned)((now_ns() - tl->t0) / 1000000);
+        tl->kib[tl->n++] = rss_kib();
+    }
+}
+
+static inline void tl_print(const timeline_t *tl)
+{
+    printf("timeline:");
+    for (int i = 0; i < tl->n; i++)
+        printf(" %u:%lld", tl->ms[i], tl->kib[i]);
     putchar('\n');
 }
 
