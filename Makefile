@@ -13,15 +13,16 @@ CSTD    := -std=c11 -D_GNU_SOURCE
 OPT     ?= -O2 -g
 # Flags every build of the allocator uses (release, debug, sanitizers).
 CAIRN_CFLAGS := $(CSTD) $(WARN) -Iinclude -Isrc -fPIC -fvisibility=hidden \
-	-fno-semantic-interposition -ftls-model=initial-exec -fno-builtin-malloc \
+	-fno-semantic-interposition -ftls-model=initial-exec -fasynchronous-unwind-tables -fno-builtin-malloc \
 	-fno-builtin-free -fno-builtin-calloc -fno-builtin-realloc
 CFLAGS  ?=
 LDLIBS  := -lpthread
 
 # Core sources: everything but the standard-name override layer. Sanitizer
 # and prefixed-API builds compile these alone.
-CAIRN_CORE_SRCS := $(filter-out src/override.c,$(wildcard src/*.c))
-CAIRN_SRCS      := $(CAIRN_CORE_SRCS) src/override.c
+CAIRN_OVERRIDE_SRCS := src/override.c src/override_cxx.c
+CAIRN_CORE_SRCS := $(filter-out $(CAIRN_OVERRIDE_SRCS) src/trace.c,$(wildcard src/*.c))
+CAIRN_SRCS      := $(CAIRN_CORE_SRCS) $(CAIRN_OVERRIDE_SRCS)
 CAIRN_HDRS      := $(wildcard src/*.h) include/cairn.h
 
 OBJS       := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(CAIRN_SRCS))

@@ -22,30 +22,43 @@ NOINLINE void *malloc_big(size_t size) {
     return huge_alloc(size, MIN_ALIGN, false);
 }
 
+NOINLINE void free_wrong_size(void *p) { cairn_fatal("wrong size passed to free_sized for", p); }
+NOINLINE void free_invalid(void *p) { cairn_fatal("invalid free of", p); }
+NOINLINE void free_double(void *p) { cairn_fatal("double free of", p); }
+
 /* NULL; a large or huge block; or a pointer cairn does not own. errno is
- * kept: free must not change it. */
-NOINLINE void free_slow(void *p) {
+ * kept: free must not change it. A size from free_sized must fit. */
+NOINLINE void free_slow(void *p, size_t size) {
     if (!p) return;
     int saved = errno;
     void *hdr = segmap_header(p);
-    if (!hdr) {
-        unsigned m = segmap_get((uintptr_t)p);
-        cairn_fatal(m == MAP_FREED_HUGE ? "double free of" : "invalid free of", p);
-    }
+    if (!hdr) cairn_fatal(huge_recently_freed(p) ? "double free of" : "invalid free of", p);
     switch (*(const uint8_t *)hdr) {
-    case SEG_LARGE: large_free(p, hdr); break;
-    case SEG_HUGE: huge_free(p, hdr); break;
+    case SEG_LARGE:
+        if (size && size > large_usable(p, hdr)) free_wrong_size(p);
+        large_free(p, hdr);
+        break;
+    case SEG_HUGE:
+        if (size && size > huge_usable(p, hdr)) free_wrong_size(p);
+        huge_free(p, hdr);
+        break;
     default: cairn_fatal("invalid free of", p);
     }
     errno = saved;
 }
 
+/* free_aligned_sized: the block must have the alignment it claims. */
+void free_aligned_sized_checked(void *p, size_t alignment, size_t size) {
+    if (unlikely(p && (!is_pow2(alignment) || ((uintptr_t)p & (alignment - 1)))))
+        cairn_fatal("wrong alignment passed to free_aligned_sized for", p);
+    fast_free_sized(p, size);
+}
+
 API void *cairn_malloc(size_t size) { return fast_malloc(size); }
 API void cairn_free(void *p) { fast_free(p); }
-API void cairn_free_sized(void *p, size_t size) { (void)size; fast_free(p); }
+API void cairn_free_sized(void *p, size_t size) { fast_free_sized(p, size); }
 API void cairn_free_aligned_sized(void *p, size_t alignment, size_t size) {
-    (void)alignment; (void)size;
-    fast_free(p);
+    free_aligned_sized_checked(p, alignment, size);
 }
 
 API void *cairn_calloc(size_t n, size_t size) {
@@ -111,15 +124,23 @@ API void *cairn_pvalloc(size_t size) {
     return alloc_aligned(align_up(size ? size : 1, page), page);
 }
 
-/* Usable size of a live block; 0 for NULL. */
+/* Usable size of a live block; 0 for NULL. Checked like free: a pointer
+ * cairn did not hand out, or one freed already, is misuse. */
 size_t usable_size(const void *p) {
     if (!p) return 0;
     void *hdr = segmap_header(p);
-    if (!hdr) cairn_fatal("malloc_usable_size of invalid pointer", p);
+    if (!hdr) {
+        bool freed = huge_recently_freed(p);
+        cairn_fatal(freed ? "malloc_usable_size of freed pointer" : "malloc_usable_size of invalid pointer", p);
+    }
     switch (*(const uint8_t *)hdr) {
     case SEG_SMALL: {
-        const small_seg_t *s = hdr;
-        return s->pages[((uintptr_t)p >> PAGE_SHIFT) & (PAGES_PER_SEG - 1)].block_size;
+        uintptr_t a = (uintptr_t)p;
+        const page_t *pg = small_page_of(a);
+        if (!small_block_start(pg, a)) cairn_fatal("malloc_usable_size of invalid pointer", p);
+        if (((const block_t *)p)->cookie == (pg->key ^ a) || (pg->holes && page_in_hole(pg, a)))
+            cairn_fatal("malloc_usable_size of freed pointer", p);
+        return pg->block_size;
     }
     case SEG_LARGE: return large_usable(p, hdr);
     case SEG_HUGE: return huge_usable(p, hdr);
@@ -136,8 +157,8 @@ API int cairn_malloc_trim(size_t pad) {
     (void)pad;
     os_totals_t before, after;
     os_counters(&before);
-    heap_t *h = cairn_tl_heap;
-    if (h != &cairn_empty_heap) {
+    heap_t *h = my_heap();
+    if (h) {
         heap_collect_all(h, true);
         segments_release_empty(h);
     }

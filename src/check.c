@@ -7,16 +7,17 @@
 
 #define PROBLEM(...) do { bad++; if (report) fprintf(report, __VA_ARGS__); } while (0)
 
-/* Length of a free list whose blocks must all lie in pg and carry the free
- * cookie; -1 when it does not (or loops). */
+/* Length of a free list (ended by the page's end mark) whose blocks must
+ * all lie in pg, at block starts, and carry the free cookie; -1 when it
+ * does not (or loops). */
 static long list_len(const page_t *pg, const block_t *b) {
     uintptr_t start = page_start(pg);
     long n = 0;
-    for (; b; b = b->next) {
+    for (; b != page_end_mark(pg); b = link_get(pg, b)) {
         uintptr_t a = (uintptr_t)b;
-        if (a < start || (a - start) % pg->block_size ||
+        if (a < start || a >= start + PAGE_SIZE_ || (a - start) % pg->block_size ||
             (a - start) / pg->block_size >= pg->capacity ||
-            b->cookie != (cairn_key ^ a) || ++n > (long)pg->capacity)
+            b->cookie != (pg->key ^ a) || page_in_hole(pg, a) || ++n > (long)pg->capacity)
             return -1;
     }
     return n;
@@ -31,12 +32,16 @@ static int check_page(const heap_t *h, const page_t *pg, FILE *report) {
     }
     long nf = list_len(pg, pg->free), nl = list_len(pg, pg->local_free);
     uintptr_t tfw = atomic_load(&pg->thread_free);
-    long nt = list_len(pg, (const block_t *)(tfw & ~TF_FULL));
+    long nt = (tfw & ~TF_FULL) ? list_len(pg, (const block_t *)(tfw & ~TF_FULL)) : 0;
     if (nf < 0 || nl < 0 || nt < 0) PROBLEM("page %p: corrupt free list\n", (const void *)pg);
-    else if ((uint64_t)nf + (uint64_t)nl + pg->used != pg->capacity || (uint64_t)nt > pg->used)
-        PROBLEM("page %p: counts free %ld + local %ld + used %u != capacity %u\n",
-                (const void *)pg, nf, nl, pg->used, pg->capacity);
-    if (!!(tfw & TF_FULL) != pg->in_full) PROBLEM("page %p: full flag mismatch\n", (const void *)pg);
+    else if ((uint64_t)nf + (uint64_t)nl + pg->hole_blocks + page_used(pg) != pg->capacity ||
+             (uint64_t)nt > page_used(pg) || pg->cur_bias != (h->cur[pg->cls] == pg))
+        PROBLEM("page %p: counts free %ld + local %ld + holes %u + used %u != capacity %u\n",
+                (const void *)pg, nf, nl, pg->hole_blocks, page_used(pg), pg->capacity);
+    if (!!pg->holes != !!(pg->free_slow & PF_HOLES) || (!pg->holes && pg->hole_blocks))
+        PROBLEM("page %p: holes %#x with %u blocks, flag %u\n", (const void *)pg, pg->holes,
+                pg->hole_blocks, pg->free_slow);
+    if (!!(tfw & TF_FULL) != !!(pg->free_slow & PF_FULL)) PROBLEM("page %p: full flag mismatch\n", (const void *)pg);
     return bad;
 }
 
@@ -91,11 +96,11 @@ int check_small_heap(heap_t *h, FILE *report) {
         if (h->cur[c] != (h->avail[c].first ? h->avail[c].first : &cairn_empty_page))
             PROBLEM("heap %p: class %u current page is not the list head\n", (void *)h, c);
         for (const page_t *pg = h->avail[c].first; pg; pg = pg->next, listed++)
-            if (pg->cls != c || pg->in_full || (pg->next ? pg->next->prev != pg : h->avail[c].last != pg))
+            if (pg->cls != c || (pg->free_slow & PF_FULL) || (pg->next ? pg->next->prev != pg : h->avail[c].last != pg))
                 PROBLEM("heap %p: avail list of class %u broken\n", (void *)h, c);
     }
     for (const page_t *pg = h->full.first; pg; pg = pg->next, listed++)
-        if (!pg->in_full || (pg->next ? pg->next->prev != pg : h->full.last != pg))
+        if (!(pg->free_slow & PF_FULL) || (pg->next ? pg->next->prev != pg : h->full.last != pg))
             PROBLEM("heap %p: full list broken\n", (void *)h);
     if (listed != in_use) PROBLEM("heap %p: %u pages in use, %u listed\n", (void *)h, in_use, listed);
     return bad;
@@ -104,7 +109,7 @@ int check_small_heap(heap_t *h, FILE *report) {
 API int cairn_check_heap(FILE *report) {
     int bad = 0;
     heap_t *me = cairn_tl_heap;
-    if (me != &cairn_empty_heap) bad += check_small_heap(me, report);
+    if (!me->placeholder) bad += check_small_heap(me, report);
     heaps_lock();
     for (heap_t *h = heaps_first(); h; h = h->next_all)
         if (h != me && (h->state == HEAP_POOLED || h->state == HEAP_ORPHAN))

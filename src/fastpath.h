@@ -1,74 +1,114 @@
 /* The malloc/free fast paths, inlined into both the cairn_* entry points
  * (alloc.c) and the standard names (override.c). Same-thread malloc and
- * free take no lock and no atomic read-modify-write; anything unusual
- * leaves through a non-inlined function. */
+ * free take no lock and no atomic read-modify-write, count nothing, and
+ * still check what keeps the heap safe: a freed pointer must be a block
+ * start of a page in use and not already free, and a link read from a free
+ * block must stay inside its page. Anything unusual leaves through a
+ * non-inlined function. */
 #ifndef CAIRN_FASTPATH_H
 #define CAIRN_FASTPATH_H
 
 #include "internal.h"
 
-void *malloc_big(size_t size);          /* large and huge, alloc.c */
-void  free_slow(void *p);               /* NULL, large, huge, misuse */
+#define FAST __attribute__((always_inline))
 
-/* Pop a block of class `cls` from the thread's current page. A thread that
+void *malloc_big(size_t size);          /* large and huge, alloc.c */
+/* NULL, large, huge, misuse; `size` as given to free_sized (0: none). */
+void  free_slow(void *p, size_t size);
+/* Misuse found on the fast path: report and abort. Declared as returning
+ * so the fast path leaves through a tail call and needs no stack frame. */
+void  free_invalid(void *p);
+void  free_double(void *p);
+void  free_wrong_size(void *p);
+
+#ifdef CAIRN_EXACT_COUNTS               /* a statistics build: count every call */
+#define COUNT_CALL(h, field) ((h)->field++)
+#else
+#define COUNT_CALL(h, field) ((void)0)
+#endif
+
+/* Take b, the head of pg's free list. Its link must decode to an address
+ * in the same 64 KiB page (a block or the end mark): a use-after-free
+ * write into a free block cannot send a later malloc elsewhere. */
+static inline FAST void *page_pop(heap_t *h, page_t *pg, block_t *b) {
+    block_t *next = (block_t *)((uintptr_t)b->next ^ pg->key);
+    if (unlikely(((uintptr_t)next ^ (uintptr_t)b) >> PAGE_SHIFT)) return page_corrupt(pg, b);
+    pg->free = next;
+    pg->used++;
+    b->next = NULL;                     /* hand out no heap data ...        */
+    b->cookie = 0;                      /* ... and no "free" mark           */
+    COUNT_CALL(h, nmalloc);
+    (void)h;
+    return b;
+}
+
+/* A block of class `cls` from the thread's current page. A thread that
  * has no heap yet sees the static empty heap, whose pages are all empty,
  * so its first call falls into small_refill, which sets the heap up. */
-static inline void *small_alloc(unsigned cls) {
+static inline FAST void *small_alloc(unsigned cls) {
     heap_t *h = cairn_tl_heap;
     page_t *pg = h->cur[cls];
     block_t *b = pg->free;
-    if (likely(b != NULL)) {
-        block_t *next = b->next;
-        pg->free = next;
-        __builtin_prefetch(next, 1);    /* the next malloc's block: warm it now */
-        pg->used++;
-        b->cookie = 0;                  /* so a later free is not a "double" */
-        h->nmalloc++;
-        h->bytes_alloc += pg->block_size;
-        return b;
-    }
+    if (likely(!list_end(b))) return page_pop(h, pg, b);
     return small_refill(h, cls);
 }
 
-static inline void *fast_malloc(size_t size) {
+static inline FAST void *fast_malloc(size_t size) {
+    if (likely(size <= DIRECT_MAX)) {
+        heap_t *h = cairn_tl_heap;
+        page_t *pg = h->direct[(size + 15) >> 4];
+        block_t *b = pg->free;
+        if (likely(!list_end(b))) return page_pop(h, pg, b);
+        return small_refill(h, size_class(size));
+    }
     if (likely(size <= SMALL_MAX)) return small_alloc(size_class(size));
     return malloc_big(size);
 }
 
 /* Is a (an address inside pg's page) the start of a block carved there?
- * Exact division by multiplying with a 32-bit reciprocal. A page not in
- * use has block size and capacity 0, so nothing passes. */
-static inline bool small_block_start(const page_t *pg, uintptr_t a) {
-    uint32_t off = (uint32_t)(a & (PAGE_SIZE_ - 1));
-    uint32_t idx = (uint32_t)(((uint64_t)off * pg->recip) >> 32);
-    return idx * pg->block_size == off && idx < LOAD_RELAXED(pg->capacity);
+ * One multiplication by the 32-bit reciprocal gives the block index (high
+ * half) and, in the low half, a remainder test that is exact for every
+ * offset of a page (sizeclass tests prove it). A page not in use has
+ * reciprocal and capacity 0, so nothing passes. */
+static inline FAST bool small_block_start(const page_t *pg, uintptr_t a) {
+    uint64_t prod = (uint64_t)(a & (PAGE_SIZE_ - 1)) * pg->recip;
+    return (uint32_t)prod < pg->recip && prod < LOAD_RELAXED(pg->cap_hi);
 }
 
-/* Free: find the page by masking, check that p is a block start of a page
- * in use (exact division by multiplying with a reciprocal) and that the
- * block is not already free (cookie), then push it on the right list. */
-static inline void fast_free(void *p) {
-    uintptr_t a = (uintptr_t)p;
+static inline FAST page_t *small_page_of(uintptr_t a) {
     small_seg_t *s = (small_seg_t *)(a & ~(uintptr_t)SEG_MASK);
+    return &s->pages[(a >> PAGE_SHIFT) & (PAGES_PER_SEG - 1)];
+}
+
+/* Free: the segment map says a small segment holds p; p must be a block
+ * start of a page in use, no larger than `size` says (free_sized; 0 when
+ * not given, and the check folds away), and must not carry the page's free
+ * cookie. Then the block goes on its page's local list, or to its owner if
+ * another thread's. */
+static inline FAST void fast_free_sized(void *p, size_t size) {
+    uintptr_t a = (uintptr_t)p;
     if (unlikely(segmap_get(a) != MAP_SMALL)) {
-        free_slow(p);
+        free_slow(p, size);
         return;
     }
-    page_t *pg = &s->pages[(a >> PAGE_SHIFT) & (PAGES_PER_SEG - 1)];
-    if (unlikely(!small_block_start(pg, a))) cairn_fatal("invalid free of", p);
+    page_t *pg = small_page_of(a);
+    if (unlikely(!small_block_start(pg, a))) { free_invalid(p); return; }
+    if (unlikely(size > pg->block_size)) { free_wrong_size(p); return; }
     block_t *b = (block_t *)p;
-    if (unlikely(b->cookie == (cairn_key ^ a))) cairn_fatal("double free of", p);
-    b->cookie = cairn_key ^ a;
+    uintptr_t cookie = pg->key ^ a;
+    if (unlikely(b->cookie == cookie)) { free_double(p); return; }
+    b->cookie = cookie;
     heap_t *h = cairn_tl_heap;
     if (likely(pg->heap == h)) {
-        b->next = pg->local_free;
+        b->next = (block_t *)((uintptr_t)pg->local_free ^ pg->key);
         pg->local_free = b;
-        h->nfree++;
-        h->bytes_free += pg->block_size;
-        if (unlikely(--pg->used == 0 || pg->in_full)) small_free_slow(pg);
+        COUNT_CALL(h, nfree);
+        if (unlikely(--pg->used == 0 || pg->free_slow)) small_free_slow(pg, b);
         return;
     }
     small_free_remote(pg, b);
 }
+
+static inline FAST void fast_free(void *p) { fast_free_sized(p, 0); }
 
 #endif

@@ -9,6 +9,7 @@
 
 static void prepare(void) {
     purge_fork_prepare();
+    heaps_exit_lock();
     heaps_lock();
     arenas_lock_all();
     huge_lock();
@@ -20,6 +21,7 @@ static void parent(void) {
     huge_unlock();
     arenas_unlock_all();
     heaps_unlock();
+    heaps_exit_unlock();
     purge_fork_parent();
 }
 

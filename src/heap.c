@@ -3,12 +3,19 @@
  * the next thread that needs a heap adopts it, so programs that run many
  * short threads reuse the same memory. Heap structures are never freed:
  * remote frees may touch a heap's full_dirty flag at any time. */
-#include "internal.h"
+#include "fastpath.h"
 #include "cairn.h"
 #include <errno.h>
 
-page_t cairn_empty_page;                       /* never has a free block */
-heap_t cairn_empty_heap = { .cur = { [0 ... NCLASSES - 1] = &cairn_empty_page } };
+/* Never has a free block: its lists hold the end mark of page 0. */
+page_t cairn_empty_page = { .free = (block_t *)1, .local_free = (block_t *)1 };
+#define PLACEHOLDER_HEAP { .cur = { [0 ... NCLASSES - 1] = &cairn_empty_page }, \
+                           .direct = { [0 ... DIRECT_N - 1] = &cairn_empty_page }, .placeholder = 1 }
+/* A thread's heap before its first allocation: every malloc misses. */
+heap_t cairn_empty_heap = PLACEHOLDER_HEAP;
+/* A thread's heap after cairn's thread-exit hook ran: every malloc misses
+ * and goes to the shared exit heap (heap_exit_alloc). */
+heap_t cairn_exited_heap = PLACEHOLDER_HEAP;
 __thread heap_t *cairn_tl_heap = &cairn_empty_heap;
 
 static pthread_mutex_t heap_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -18,6 +25,8 @@ static unsigned heap_count;
 static pthread_key_t exit_key;
 static bool key_made;
 static char *meta_next, *meta_end;             /* bump region for heaps  */
+static pthread_mutex_t exit_mu = PTHREAD_MUTEX_INITIALIZER;
+static heap_t *exit_heap;                      /* under exit_mu          */
 
 void heaps_lock(void) { pthread_mutex_lock(&heap_lock); }
 void heaps_unlock(void) { pthread_mutex_unlock(&heap_lock); }
@@ -39,6 +48,8 @@ static heap_t *heap_new(void) {
     heap_t *h = (heap_t *)meta_next;
     meta_next += sz;
     for (unsigned c = 0; c < NCLASSES; c++) h->cur[c] = &cairn_empty_page;
+    for (unsigned i = 0; i < DIRECT_N; i++) h->direct[i] = &cairn_empty_page;
+    h->key_state = (uint64_t)(uintptr_t)h ^ cairn_key;
     h->index = heap_count++;
     h->arena = arena_for(h);
     h->next_all = all_heaps;
@@ -46,10 +57,47 @@ static heap_t *heap_new(void) {
     return h;
 }
 
-/* The calling thread's heap, taking one from the pool or making one. */
+/* The shared heap of exiting threads (made when first needed). */
+static heap_t *exit_heap_get(void) {
+    if (!exit_heap) {
+        pthread_mutex_lock(&heap_lock);
+        exit_heap = heap_new();
+        if (exit_heap) exit_heap->state = HEAP_EXIT;
+        pthread_mutex_unlock(&heap_lock);
+    }
+    return exit_heap;
+}
+
+/* A thread past its exit hook allocates (another library's thread-exit
+ * destructor, say). Adopting a heap now could leave it with a thread that
+ * never gives it back, so such threads share one heap under a mutex; their
+ * frees take the remote path, like anybody's frees into a foreign page. */
+void *heap_exit_alloc(unsigned cls) {
+    pthread_mutex_lock(&exit_mu);
+    heap_t *h = exit_heap_get();
+    void *p = NULL;
+    if (h) {
+        page_t *pg = h->cur[cls];
+        p = !list_end(pg->free) ? page_pop(h, pg, pg->free) : small_refill(h, cls);
+    } else {
+        errno = ENOMEM;
+    }
+    pthread_mutex_unlock(&exit_mu);
+    return p;
+}
+
+/* The calling thread's heap, taking one from the pool or making one. A
+ * thread past its exit hook gets the shared exit heap (for its arena). */
 heap_t *heap_for_thread(void) {
     heap_t *h = cairn_tl_heap;
-    if (h != &cairn_empty_heap) return h;
+    if (!h->placeholder) return h;
+    if (h == &cairn_exited_heap) {
+        pthread_mutex_lock(&exit_mu);
+        h = exit_heap_get();
+        pthread_mutex_unlock(&exit_mu);
+        if (!h) errno = ENOMEM;
+        return h;
+    }
     cairn_init();
     pthread_mutex_lock(&heap_lock);
     if (!key_made) key_made = pthread_key_create(&exit_key, on_thread_exit) == 0;
@@ -71,7 +119,7 @@ void heap_thread_exit(heap_t *h) {
     if (!h || h != cairn_tl_heap) return;
     heap_collect_all(h, true);
     heap_park(h);
-    cairn_tl_heap = &cairn_empty_heap;
+    cairn_tl_heap = &cairn_exited_heap;
     pthread_mutex_lock(&heap_lock);
     h->state = HEAP_POOLED;
     h->next_pool = pool;
@@ -79,10 +127,12 @@ void heap_thread_exit(heap_t *h) {
     pthread_mutex_unlock(&heap_lock);
 }
 
+/* The thread goes on: its next allocation adopts a heap again. */
 API void cairn_thread_done(void) {
     heap_t *h = cairn_tl_heap;
-    if (h == &cairn_empty_heap) return;
+    if (h->placeholder) return;
     heap_thread_exit(h);
+    cairn_tl_heap = &cairn_empty_heap;
     if (key_made) pthread_setspecific(exit_key, NULL);
 }
 
@@ -101,6 +151,7 @@ void heaps_reclaim_pooled(bool force) {
         heap_park(h);
         if (force) segments_release_empty(h);
     }
+    for (heap_t *h = pool; h; h = h->next_pool) heap_sweep(h);
     pthread_mutex_unlock(&heap_lock);
 }
 
@@ -114,14 +165,15 @@ void heap_collect_all(heap_t *h, bool release_empty) {
     for (page_t *pg = h->full.first, *next; pg; pg = next) {
         next = pg->next;
         page_collect(pg);
-        if (pg->free) page_unfull(h, pg);
+        if (!list_end(pg->free)) page_unfull(h, pg);
     }
     for (unsigned c = 0; c < NCLASSES; c++) {
         for (page_t *pg = h->avail[c].first, *next; pg; pg = next) {
             next = pg->next;
             page_collect(pg);
-            if (release_empty && pg->used == 0) {
+            if (release_empty && page_used(pg) == 0) {
                 page_queue_remove(&h->avail[c], pg);
+                heap_set_cur(h, c);               /* drops its current-page bias */
                 page_release(h, pg);
             }
         }
@@ -137,11 +189,49 @@ void heap_park(heap_t *h) {
         page_t *pg;
         while ((pg = h->avail[c].first) != NULL) {
             page_collect(pg);
-            if (pg->used == 0) { page_queue_remove(&h->avail[c], pg); page_release(h, pg); }
+            if (page_used(pg) == 0) {
+                page_queue_remove(&h->avail[c], pg);
+                heap_set_cur(h, c);
+                page_release(h, pg);
+            }
             else page_to_full(h, pg);      /* retried if a remote free raced */
         }
         heap_set_cur(h, c);
     }
+}
+
+/* A fingerprint of a page's lists: the same at two sweeps means no block
+ * of it was allocated or freed in between. */
+static uintptr_t page_sig(const page_t *pg) {
+    uintptr_t tf = atomic_load_explicit(&pg->thread_free, memory_order_relaxed);
+    return (uintptr_t)pg->free ^ ((uintptr_t)pg->local_free << 1) ^ ((uintptr_t)pg->used << 48) ^ (tf << 2);
+}
+
+/* Sweeps run once an epoch. A page unchanged for DECAY_EPOCHS of them (a
+ * whole purge window, as the decay asks of any memory) gets its holes
+ * punched, once per idle spell. */
+static void sweep_page(page_t *pg) {
+    uintptr_t sig = page_sig(pg);
+    if (sig != pg->sweep_sig) {
+        pg->sweep_sig = sig;
+        pg->idle_sweeps = 0;
+        return;
+    }
+    if (pg->idle_sweeps > DECAY_EPOCHS || ++pg->idle_sweeps < DECAY_EPOCHS) return;
+    page_punch(pg);
+    pg->sweep_sig = page_sig(pg);
+    pg->idle_sweeps = DECAY_EPOCHS + 1;                    /* punched */
+}
+
+/* Every page but the ones the classes allocate from; a heap without a
+ * thread has its pages parked on the full list, so those too. */
+void heap_sweep(heap_t *h) {
+    bool pooled = h != cairn_tl_heap;
+    for (unsigned c = 0; c < NCLASSES; c++)
+        for (page_t *pg = h->avail[c].first; pg; pg = pg->next)
+            if (pg != h->cur[c] || pooled) sweep_page(pg);
+    if (pooled)
+        for (page_t *pg = h->full.first; pg; pg = pg->next) sweep_page(pg);
 }
 
 /* Any thread: the heap's free pages are guarded by its page lock. */
@@ -161,8 +251,12 @@ void heap_purge(heap_t *h, uint64_t now, bool force, bool wait) {
 /* In a fork child only the forking thread exists. Heaps of other threads
  * may have been caught mid-update, so they are never adopted: their blocks
  * can still be freed (remotely), their free memory is simply not reused. */
+void heaps_exit_lock(void) { pthread_mutex_lock(&exit_mu); }
+void heaps_exit_unlock(void) { pthread_mutex_unlock(&exit_mu); }
+
 void heaps_after_fork_child(void) {
     pthread_mutex_init(&heap_lock, NULL);
+    pthread_mutex_init(&exit_mu, NULL);
     for (heap_t *h = all_heaps; h; h = h->next_all)
         if (h->state == HEAP_ACTIVE && h != cairn_tl_heap) h->state = HEAP_ORPHAN;
 }

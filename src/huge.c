@@ -162,6 +162,26 @@ void *huge_alloc(size_t size, size_t align, bool zero) {
     return p;
 }
 
+/* The last FREED_RING huge pointers freed (or moved by realloc). Their
+ * chunks map to nothing once the mapping is gone, so a second free of one
+ * would read as foreign: this ring lets it be named a double free. Only
+ * exact pointers match and old ones drop out, so a foreign pointer that
+ * comes later at the same place is (almost always) called invalid. */
+#define FREED_RING 64
+static _Atomic(uintptr_t) freed_ring[FREED_RING];
+static _Atomic unsigned freed_next;
+
+static void remember_freed(const void *p) {
+    unsigned i = atomic_fetch_add_explicit(&freed_next, 1, memory_order_relaxed) % FREED_RING;
+    atomic_store_explicit(&freed_ring[i], (uintptr_t)p, memory_order_relaxed);
+}
+
+bool huge_recently_freed(const void *p) {
+    for (unsigned i = 0; i < FREED_RING; i++)
+        if (atomic_load_explicit(&freed_ring[i], memory_order_relaxed) == (uintptr_t)p) return true;
+    return false;
+}
+
 static void check_ptr(const void *p, const huge_hdr_t *h, const char *what) {
     if ((const char *)h + h->off != (const char *)p) cairn_fatal(what, p);
 }
@@ -170,16 +190,16 @@ void huge_free(void *p, huge_hdr_t *h) {
     check_ptr(p, h, "invalid free of");
     unlink_out(h);
     __atomic_add_fetch(&n_free, 1, __ATOMIC_RELAXED);
-    segmap_set((uintptr_t)p, MAP_FREED_HUGE);
+    segmap_set((uintptr_t)p, MAP_NONE);
+    remember_freed(p);
     huge_hdr_t *gone[CACHE_SLOTS + 1];
     unsigned n = cache_put(h, gone);
     for (unsigned i = 0; i < n; i++) os_unmap(gone[i], gone[i]->map_size);
-    heap_t *me = cairn_tl_heap;
-    purge_tick(me == &cairn_empty_heap ? NULL : me, os_clock_ms());
+    purge_tick(my_heap(), os_clock_ms());
 }
 
 size_t huge_usable(const void *p, const huge_hdr_t *h) {
-    (void)p;
+    check_ptr(p, h, "malloc_usable_size of invalid pointer");
     return h->size;
 }
 
@@ -198,7 +218,8 @@ void *huge_realloc(void *p, huge_hdr_t *h, size_t size) {
     }
     huge_hdr_t *nh = os_remap_aligned(h, old_map, psize + off, SEG_SIZE);
     if (!nh) { link_in(h); return NULL; }
-    segmap_set((uintptr_t)p, MAP_FREED_HUGE);
+    segmap_set((uintptr_t)p, MAP_NONE);
+    remember_freed(p);
     nh->map_size = psize + off;
     nh->size = psize;
     char *q = (char *)nh + off;

@@ -75,6 +75,8 @@ bool  os_remap_inplace(void *p, size_t old_size, size_t new_size);
 void *os_remap_aligned(void *p, size_t old_size, size_t new_size, size_t align);
 uint64_t os_clock_ms(void);          /* monotonic milliseconds            */
 size_t os_page_size(void);           /* the kernel's page size            */
+unsigned os_space_bits(void);        /* user address width seen at start  */
+unsigned os_map_bits(void);          /* mappings end below 2^this         */
 void  os_yield(void);
 typedef struct os_totals {
     uint64_t mapped, peak, nmmap, nmunmap, npurge, purged;
@@ -106,8 +108,9 @@ static inline void lock_release(lock_t *l) {
 /* ---- segmap.c: which 4 MiB chunks hold a cairn header ----------------- */
 extern _Atomic uint8_t cairn_segmap[(size_t)1 << (ADDR_BITS - SEG_SHIFT)];
 static inline unsigned segmap_get(uintptr_t a) {
-    if (unlikely(a >> ADDR_BITS)) return MAP_NONE;
-    return atomic_load_explicit(&cairn_segmap[a >> SEG_SHIFT], memory_order_relaxed);
+    uintptr_t i = a >> SEG_SHIFT;
+    if (unlikely(i >= ((uintptr_t)1 << (ADDR_BITS - SEG_SHIFT)))) return MAP_NONE;
+    return atomic_load_explicit(&cairn_segmap[i], memory_order_relaxed);
 }
 void segmap_set(uintptr_t a, unsigned v);
 /* The header governing p, or NULL when p is in no cairn chunk. */
@@ -123,6 +126,10 @@ static inline unsigned size_class(size_t size) {
 }
 /* Smallest class whose size is a multiple of align and >= size, or -1. */
 int size_class_aligned(size_t size, size_t align);
+/* heap->direct[i] for cairn_direct_lo[c] <= i < cairn_direct_hi[c] serves
+ * class c (sizeclass_init fills these from the class table). */
+extern uint8_t cairn_direct_lo[NCLASSES], cairn_direct_hi[NCLASSES];
+void sizeclass_init(void);
 
 /* ---- page.c: free lists of one page ------------------------------------ */
 static inline small_seg_t *page_segment(const page_t *pg) {
@@ -132,13 +139,32 @@ static inline uintptr_t page_start(const page_t *pg) {
     small_seg_t *s = page_segment(pg);
     return (uintptr_t)s + ((size_t)(pg - s->pages) << PAGE_SHIFT);
 }
+/* Lists of a page end with its end mark (page start | 1; the empty page's
+ * is 1) and store links encoded with the page key (see block_t). */
+static inline bool list_end(const block_t *b) { return ((uintptr_t)b & 15) != 0; }
+static inline block_t *page_end_mark(const page_t *pg) { return (block_t *)(page_start(pg) | 1); }
+static inline block_t *link_get(const page_t *pg, const block_t *b) {
+    return (block_t *)((uintptr_t)b->next ^ pg->key);
+}
+static inline void link_set(const page_t *pg, block_t *b, const block_t *next) {
+    b->next = (block_t *)((uintptr_t)next ^ pg->key);
+}
+/* A link of pg's lists decoded to an address outside the page: aborts.
+ * Declared to return, so the fast path can leave through a tail call. */
+void *page_corrupt(const page_t *pg, const void *b);
+/* Blocks handed out (and not collected back) of a page in use. */
+static inline uint32_t page_used(const page_t *pg) { return pg->used - pg->cur_bias; }
 void     page_init(page_t *pg, heap_t *h, unsigned cls);
 bool     page_extend(page_t *pg);
 void     page_collect(page_t *pg);
 void    *small_refill(heap_t *h, unsigned cls);
-void     small_free_slow(page_t *pg);
+void     small_free_slow(page_t *pg, block_t *b);
+uint64_t page_punch(page_t *pg);             /* holes.c: purge free OS pages */
+void     page_fill_holes(page_t *pg);
+bool     page_in_hole(const page_t *pg, uintptr_t a);
 void     small_free_remote(page_t *pg, block_t *b);
 void     page_unfull(heap_t *h, page_t *pg);
+uint32_t page_pending_local(const page_t *pg);
 bool     page_to_full(heap_t *h, page_t *pg);
 void     page_queue_remove(page_queue_t *q, page_t *pg);
 void     page_queue_append(page_queue_t *q, page_t *pg);
@@ -192,6 +218,7 @@ void   huge_cache_purge(uint64_t now, bool force);
 void   huge_free(void *p, huge_hdr_t *h);
 size_t huge_usable(const void *p, const huge_hdr_t *h);
 void  *huge_realloc(void *p, huge_hdr_t *h, size_t size);
+bool   huge_recently_freed(const void *p);   /* a second free's message */
 void   huge_lock(void);
 void   huge_unlock(void);
 void   huge_reinit_child(void);
@@ -200,13 +227,20 @@ void   huge_stats(huge_totals_t *t);
 uint64_t huge_cache_dirty_hint(void);
 
 /* ---- heap.c: thread heaps ----------------------------------------------- */
-extern heap_t cairn_empty_heap;
+extern heap_t cairn_empty_heap, cairn_exited_heap;
 extern page_t cairn_empty_page;
 extern __thread heap_t *cairn_tl_heap;
 heap_t *heap_for_thread(void);                /* acquires one if needed   */
+void   *heap_exit_alloc(unsigned cls);        /* for threads past their exit hook */
+void    heaps_exit_lock(void);
+void    heaps_exit_unlock(void);
+/* The caller's heap, or NULL while it has none (placeholders). */
+static inline heap_t *my_heap(void) { heap_t *h = cairn_tl_heap; return h->placeholder ? NULL : h; }
 void    heap_thread_exit(heap_t *h);
 void    heap_collect_all(heap_t *h, bool release_empty);
 void    heap_park(heap_t *h);
+/* Owner (or heap lock): punch holes in pages idle since the last sweep. */
+void    heap_sweep(heap_t *h);
 /* Purge h's free pages as its decay says (all when forced); with `wait`
  * false, skips a heap whose page lock is busy. */
 void    heap_purge(heap_t *h, uint64_t now, bool force, bool wait);
@@ -243,6 +277,7 @@ void     purge_fork_child(void);
 void  *alloc_aligned(size_t size, size_t align);
 void  *large_alloc_here(size_t size, size_t align);
 size_t usable_size(const void *p);
+void   free_aligned_sized_checked(void *p, size_t alignment, size_t size);
 
 /* ---- stats.c / check.c ---------------------------------------------------- */
 extern _Atomic uint64_t cairn_orphan_frees, cairn_orphan_bytes;

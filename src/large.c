@@ -348,8 +348,7 @@ void large_free(void *p, large_seg_t *s) {
     b->size_flags = (b->size_flags & ~LB_FLAGS) | LB_FREE;
     coalesce_insert(a, b, lb_size(b), now);
     pthread_mutex_unlock(&a->lock);
-    heap_t *h = cairn_tl_heap;
-    purge_tick(h == &cairn_empty_heap ? NULL : h, now);
+    purge_tick(my_heap(), now);
 }
 
 size_t large_usable(const void *p, large_seg_t *s) {

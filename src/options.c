@@ -75,4 +75,6 @@ API void cairn_options_print(FILE *f) {
     fprintf(f, "  CAIRN_BACKGROUND=%d (purger thread %s)\n", cairn_opt.background,
             purge_thread_running() ? "running" : cairn_opt.background ? "not started yet" : "off");
     fprintf(f, "  CAIRN_ARENAS=%u\n", arenas_count());
+    fprintf(f, "  (page size %zu, address space %u bits, mapped below 2^%u)\n", os_page_size(),
+            os_space_bits(), os_map_bits());
 }

@@ -10,21 +10,55 @@
 #include <sys/auxv.h>
 #include <sys/mman.h>
 #include <time.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 static _Atomic long fail_after = -1;     /* -1: never fail */
 static _Atomic uint64_t mapped, peak, n_mmap, n_munmap, n_purge, purged;
-static size_t page_size = 4096;
+static size_t page_size = 4096;         /* what cairn aligns purges to   */
+static size_t kernel_page = 4096;       /* what the kernel counts in     */
+static unsigned addr_bits = ADDR_BITS;     /* mappings must end below 2^addr_bits */
+static unsigned space_bits;                /* user address width seen at start */
 
-/* Promise: reads the kernel's page size (from the auxiliary vector: no
- * system call, no allocation). Called once from cairn_init. */
-void os_init(void) {
-    unsigned long p = getauxval(AT_PAGESZ);
-    if (p >= 4096 && is_pow2(p) && p <= PAGE_SIZE_) page_size = p;
+/* A power of two in [lo, hi] from a test hook variable, or 0. */
+static unsigned long test_hook(const char *name, unsigned long lo, unsigned long hi) {
+    const char *s = getenv(name);
+    unsigned long v = 0;
+    if (!s) return 0;
+    for (; *s >= '0' && *s <= '9'; s++) v = v * 10 + (unsigned long)(*s - '0');
+    return !*s && v >= lo && v <= hi ? v : 0;
 }
 
-/* Promise: the kernel's page size, a power of two from 4 KiB to 64 KiB. */
+/* Promise: reads the kernel's page size (from the auxiliary vector: no
+ * system call, no allocation) and the width of the user address space
+ * (from where the stack sits: the top of what mmap hands out). Called once
+ * from cairn_init. Test hooks pretend a larger page (CAIRN_TEST_PAGE_SIZE,
+ * up to 64 KiB) or a smaller address space (CAIRN_TEST_ADDR_BITS). */
+void os_init(void) {
+    unsigned long p = getauxval(AT_PAGESZ), hook = test_hook("CAIRN_TEST_PAGE_SIZE", 4096, PAGE_SIZE_);
+    if (p >= 4096 && is_pow2(p) && p <= PAGE_SIZE_) page_size = kernel_page = p;
+    if (hook && is_pow2(hook) && hook > page_size) page_size = hook;
+    uintptr_t top = (uintptr_t)__builtin_frame_address(0);
+    space_bits = top ? 64u - (unsigned)__builtin_clzl(top) : ADDR_BITS;
+    unsigned long bits = test_hook("CAIRN_TEST_ADDR_BITS", 32, ADDR_BITS);
+    if (bits) addr_bits = (unsigned)bits;
+}
+
+/* Promise: the kernel's page size (or the pretended one), a power of two
+ * from 4 KiB to 64 KiB. */
 size_t os_page_size(void) { return page_size; }
+
+/* The user address width seen at start, and how much of it cairn maps. */
+unsigned os_space_bits(void) { return space_bits; }
+unsigned os_map_bits(void) { return addr_bits; }
+
+/* A mapping the segment map cannot describe is given back: memory above
+ * 2^addr_bits (a 5-level or 52-bit address space) is never written past
+ * the map; such a request fails with ENOMEM instead. */
+static bool out_of_map(const void *p, size_t size) {
+    uintptr_t end = (uintptr_t)p + size;
+    return end < (uintptr_t)p || (end - 1) >> addr_bits;
+}
 
 /* Promise: milliseconds of CLOCK_MONOTONIC (vDSO: no system call). */
 uint64_t os_clock_ms(void) {
@@ -55,11 +89,15 @@ static void account_map(size_t size) {
     atomic_fetch_add_explicit(&n_mmap, 1, memory_order_relaxed);
 }
 
-/* Raw mapping without the fault hook (used after the hook said yes). */
+/* Raw mapping without the fault hook (used after the hook said yes).
+ * Not MAP_NORESERVE: the kernel's overcommit policy then judges the
+ * request as it judges glibc's, so a size the machine can never back
+ * fails here, at the call, rather than later by the OOM killer. */
 static void *map_raw(size_t size) {
-    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    return p == MAP_FAILED ? NULL : p;
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) return NULL;
+    if (out_of_map(p, size)) { munmap(p, size); return NULL; }
+    return p;
 }
 
 /* Promise: `size` (a multiple of 4 KiB) zeroed, readable and writable bytes,
@@ -113,7 +151,7 @@ static void account_resize(size_t old_size, size_t new_size) {
 /* Promise: the mapping at p now spans new_size bytes at the same address
  * (contents kept, growth zeroed), or false and nothing changed. */
 bool os_remap_inplace(void *p, size_t old_size, size_t new_size) {
-    if (new_size > old_size && injected_failure()) return false;
+    if (new_size > old_size && (injected_failure() || out_of_map(p, new_size))) return false;
     if (mremap(p, old_size, new_size, 0) == MAP_FAILED) return false;
     account_resize(old_size, new_size);
     return true;
@@ -156,5 +194,5 @@ uint64_t os_resident_bytes(void) {
     uint64_t pages = 0;
     while (*s == ' ') s++;
     while (*s >= '0' && *s <= '9') pages = pages * 10 + (uint64_t)(*s++ - '0');
-    return pages * (uint64_t)page_size;
+    return pages * (uint64_t)kernel_page;
 }

@@ -5,7 +5,7 @@
  * cur[cls] is its head. Pages found without room move to the `full` list
  * and come back when a free (local, or remote via full_dirty) gives them
  * room again. */
-#include "internal.h"
+#include "fastpath.h"
 
 #define EXTEND_BYTES 8192u   /* carve at most this much per step: RSS grows lazily */
 
@@ -37,24 +37,54 @@ void page_queue_append(page_queue_t *q, page_t *pg) {
     q->last = pg;
 }
 
+/* The page class cls allocates from: the head of its queue, in cur[] and
+ * in the direct[] entries of the sizes it serves. */
+static void cur_bias(page_t *pg, uint8_t on) {
+    if (pg == &cairn_empty_page || pg->cur_bias == on) return;
+    pg->cur_bias = on;
+    pg->used = on ? pg->used + 1 : pg->used - 1;
+}
+
 void heap_set_cur(heap_t *h, unsigned cls) {
-    h->cur[cls] = h->avail[cls].first ? h->avail[cls].first : &cairn_empty_page;
+    page_t *pg = h->avail[cls].first ? h->avail[cls].first : &cairn_empty_page;
+    if (h->cur[cls] != pg) {
+        cur_bias(h->cur[cls], 0);
+        cur_bias(pg, 1);
+    }
+    h->cur[cls] = pg;
+    for (unsigned i = cairn_direct_lo[cls]; i < cairn_direct_hi[cls]; i++) h->direct[i] = pg;
 }
 
 /* ---- carving ------------------------------------------------------------ */
+/* A fresh secret for a page taking up a new life (splitmix64 of the heap's
+ * counter, mixed with the process key): a value leaked from one page says
+ * nothing about another, or about this page's next life. */
+static uintptr_t new_page_key(heap_t *h) {
+    uint64_t z = (h->key_state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return (uintptr_t)(z ^ (z >> 31) ^ cairn_key);
+}
+
 void page_init(page_t *pg, heap_t *h, unsigned cls) {
     uint32_t bs = cairn_class_size_tab[cls];
-    pg->free = pg->local_free = NULL;
+    pg->key = new_page_key(h);
+    pg->free = pg->local_free = page_end_mark(pg);
     atomic_store_explicit(&pg->thread_free, 0, memory_order_relaxed);
     pg->heap = h;
     pg->used = 0;
+    pg->cur_bias = 0;
     pg->capacity = 0;
+    pg->cap_hi = 0;
     pg->reserved = (uint32_t)(PAGE_SIZE_ / bs);
     pg->block_size = bs;
     pg->recip = (uint32_t)((((uint64_t)1 << 32) + bs - 1) / bs);
     pg->cls = (uint8_t)cls;
     pg->in_use = 1;
-    pg->in_full = 0;
+    pg->free_slow = 0;
+    pg->holes = pg->hole_blocks = 0;
+    pg->sweep_sig = 0;
+    pg->idle_sweeps = 0;
     pg->next = pg->prev = NULL;
 }
 
@@ -69,43 +99,79 @@ bool page_extend(page_t *pg) {
     if (n > room) n = room;
     uintptr_t start = page_start(pg) + (uintptr_t)pg->capacity * pg->block_size;
     if (unlikely(pg->refault)) stats_refault((uint64_t)n * pg->block_size);
-    block_t *prev = NULL;
+    block_t *prev = page_end_mark(pg);
     for (uint32_t i = n; i-- > 0;) {
         block_t *b = (block_t *)(start + (uintptr_t)i * pg->block_size);
-        b->next = prev;
-        b->cookie = cairn_key ^ (uintptr_t)b;
+        link_set(pg, b, prev);
+        b->cookie = pg->key ^ (uintptr_t)b;
         prev = b;
     }
     pg->free = prev;
     STORE_RELAXED(pg->capacity, pg->capacity + n);  /* remote frees read it */
+    STORE_RELAXED(pg->cap_hi, (uint64_t)pg->capacity << 32);
     return true;
 }
 
-/* Gather blocks freed by other threads. Keeps the TF_FULL bit as it was. */
-static void take_thread_free(page_t *pg) {
+/* The last block of a non-empty list of pg, and its length. */
+static block_t *list_tail(const page_t *pg, block_t *b, uint32_t *n) {
+    *n = 1;
+    for (block_t *next; !list_end(next = link_get(pg, b)); b = next) ++*n;
+    return b;
+}
+
+/* Gather blocks freed by other threads. Keeps the TF_FULL bit as it was.
+ * A block in a hole was free already: a double free from another thread. */
+static void take_thread_free(heap_t *h, page_t *pg) {
     uintptr_t tf = atomic_load_explicit(&pg->thread_free, memory_order_relaxed);
     if ((tf & ~TF_FULL) == 0) return;
     tf = atomic_exchange_explicit(&pg->thread_free, tf & TF_FULL, memory_order_acquire);
     block_t *list = (block_t *)(tf & ~TF_FULL), *tail = list;
     uint32_t n = 1;
-    while (tail->next) { tail = tail->next; n++; }
-    tail->next = pg->free;
+    for (block_t *next;; tail = next) {
+        if (unlikely((((uintptr_t)tail ^ (uintptr_t)list) >> PAGE_SHIFT) != 0)) page_corrupt(pg, tail);
+        if (unlikely(pg->holes && page_in_hole(pg, (uintptr_t)tail))) cairn_fatal("double free of", tail);
+        if (list_end(next = link_get(pg, tail))) break;
+        n++;
+    }
+    link_set(pg, tail, pg->free);
     pg->free = list;
     pg->used -= n;
+    h->remote_in += n;
+    h->remote_in_bytes += (uint64_t)n * pg->block_size;
 }
 
-/* Move local frees and remote frees onto the free list. */
+/* Move local frees and remote frees onto the free list; local frees are
+ * counted here, off the fast path. With the free list empty (a refill)
+ * every carved block not handed out and not in a hole is on local_free, so
+ * the count needs no walk and the list moves over whole. */
 void page_collect(page_t *pg) {
-    if (pg->local_free) {
-        if (pg->free) {                 /* rare: only outside the refill */
-            block_t *tail = pg->local_free;
-            while (tail->next) tail = tail->next;
-            tail->next = pg->free;
+    heap_t *h = pg->heap;
+    if (!list_end(pg->local_free)) {
+        uint32_t n;
+        if (list_end(pg->free)) {
+            n = pg->capacity - pg->hole_blocks - page_used(pg);
+        } else {
+            block_t *tail = list_tail(pg, pg->local_free, &n);
+            link_set(pg, tail, pg->free);
         }
         pg->free = pg->local_free;
-        pg->local_free = NULL;
+        pg->local_free = page_end_mark(pg);
+        h->local_frees += n;
+        h->local_free_bytes += (uint64_t)n * pg->block_size;
     }
-    take_thread_free(pg);
+    take_thread_free(h, pg);
+}
+
+/* Local frees not collected yet (statistics; owner or heap lock). */
+uint32_t page_pending_local(const page_t *pg) {
+    uint32_t n = 0;
+    if (!list_end(pg->local_free)) list_tail(pg, pg->local_free, &n);
+    return n;
+}
+
+void *page_corrupt(const page_t *pg, const void *b) {
+    (void)pg;
+    cairn_fatal("heap corruption: free list link overwritten in block", b);
 }
 
 /* ---- the full list ------------------------------------------------------ */
@@ -119,7 +185,7 @@ bool page_to_full(heap_t *h, page_t *pg) {
         return false;
     }
     page_queue_remove(&h->avail[pg->cls], pg);
-    pg->in_full = 1;
+    pg->free_slow |= PF_FULL;
     list_push(&h->full, pg);
     return true;
 }
@@ -127,7 +193,7 @@ bool page_to_full(heap_t *h, page_t *pg) {
 void page_unfull(heap_t *h, page_t *pg) {
     atomic_fetch_and_explicit(&pg->thread_free, ~TF_FULL, memory_order_relaxed);
     page_queue_remove(&h->full, pg);
-    pg->in_full = 0;
+    pg->free_slow &= (uint8_t)~PF_FULL;
     page_queue_append(&h->avail[pg->cls], pg);
     heap_set_cur(h, pg->cls);
 }
@@ -144,37 +210,34 @@ void heap_rescan_full(heap_t *h) {
 }
 
 /* ---- refill ------------------------------------------------------------- */
-static void *pop_block(heap_t *h, page_t *pg) {
-    block_t *b = pg->free;
-    pg->free = b->next;
-    pg->used++;
-    b->cookie = 0;
-    h->nmalloc++;
-    h->bytes_alloc += pg->block_size;
-    return b;
-}
-
 /* Find room in the avail list, parking exhausted pages as full. */
 static page_t *find_page(heap_t *h, unsigned cls) {
     page_t *pg;
     while ((pg = h->avail[cls].first) != NULL) {
-        if (!pg->free) page_collect(pg);
-        if (!pg->free) page_extend(pg);
-        if (pg->free) return pg;
+        if (list_end(pg->free)) page_collect(pg);
+        if (list_end(pg->free)) page_extend(pg);
+        if (list_end(pg->free) && pg->holes) page_fill_holes(pg);
+        if (!list_end(pg->free)) return pg;
         page_to_full(h, pg);
     }
     return NULL;
 }
 
 NOINLINE void *small_refill(heap_t *h, unsigned cls) {
-    if (h == &cairn_empty_heap) {
+    if (h->placeholder) {
+        if (h == &cairn_exited_heap) return heap_exit_alloc(cls);
         h = heap_for_thread();
         if (!h) return NULL;
     }
     if (atomic_load_explicit(&h->full_dirty, memory_order_relaxed)) heap_rescan_full(h);
     if (h->tick_countdown-- == 0) {         /* a clock read every 16 refills */
         h->tick_countdown = 15;
-        purge_tick(h, os_clock_ms());
+        uint64_t now = os_clock_ms();
+        if (now >= h->sweep_at) {
+            h->sweep_at = now + (purge_epoch_ms() > 10 ? purge_epoch_ms() : 10);
+            heap_sweep(h);
+        }
+        purge_tick(h, now);
     }
     page_t *pg = find_page(h, cls);
     if (!pg) {
@@ -183,36 +246,41 @@ NOINLINE void *small_refill(heap_t *h, unsigned cls) {
         page_extend(pg);
         list_push(&h->avail[cls], pg);
     }
-    h->cur[cls] = pg;
-    return pop_block(h, pg);
+    heap_set_cur(h, cls);
+    return page_pop(h, pg, pg->free);
 }
 
 /* ---- slow frees --------------------------------------------------------- */
-/* A local free emptied the page or hit a parked one. An empty page goes
- * back to its segment unless it is the page the class allocates from. */
-void small_free_slow(page_t *pg) {
+/* A local free emptied the page, or hit a parked page or one with holes
+ * (b may be a block of a hole: freed already). An empty page goes back to
+ * its segment unless it is the page the class allocates from. */
+void small_free_slow(page_t *pg, block_t *b) {
     heap_t *h = pg->heap;
-    if (pg->in_full) page_unfull(h, pg);
-    if (pg->used == 0 && h->cur[pg->cls] != pg) {
+    if (unlikely(pg->holes && page_in_hole(pg, (uintptr_t)b))) cairn_fatal("double free of", b);
+    if (pg->free_slow & PF_FULL) page_unfull(h, pg);
+    if (page_used(pg) == 0 && h->cur[pg->cls] != pg) {
         page_queue_remove(&h->avail[pg->cls], pg);
         heap_set_cur(h, pg->cls);
         page_release(h, pg);
     }
 }
 
+/* Push b on pg's thread_free list. Everything read from the page is read
+ * before the push: once b is in, the owner may recycle the page. */
 NOINLINE void small_free_remote(page_t *pg, block_t *b) {
-    heap_t *owner = pg->heap;                    /* read before the push */
-    heap_t *me = cairn_tl_heap;
+    heap_t *owner = pg->heap, *me = cairn_tl_heap;
     uint32_t bs = pg->block_size;
+    uintptr_t key = pg->key, end = ((uintptr_t)b & ~(uintptr_t)(PAGE_SIZE_ - 1)) | 1;
     uintptr_t old = atomic_load_explicit(&pg->thread_free, memory_order_relaxed);
     do {
-        b->next = (block_t *)(old & ~TF_FULL);
+        uintptr_t head = old & ~TF_FULL;
+        b->next = (block_t *)((head ? head : end) ^ key);
     } while (!atomic_compare_exchange_weak_explicit(&pg->thread_free, &old,
                  (uintptr_t)b | (old & TF_FULL), memory_order_release, memory_order_relaxed));
     if (old & TF_FULL) atomic_store_explicit(&owner->full_dirty, 1, memory_order_release);
-    if (me != &cairn_empty_heap) {
-        me->nfree++;
-        me->bytes_free += bs;
+    if (!me->placeholder) {
+        me->remote_out++;
+        me->remote_out_bytes += bs;
     } else {
         atomic_fetch_add_explicit(&cairn_orphan_frees, 1, memory_order_relaxed);
         atomic_fetch_add_explicit(&cairn_orphan_bytes, bs, memory_order_relaxed);

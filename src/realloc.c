@@ -40,7 +40,7 @@ static void *realloc_small(void *p, const small_seg_t *s, size_t size) {
     uintptr_t a = (uintptr_t)p;
     const page_t *pg = &s->pages[(a >> PAGE_SHIFT) & (PAGES_PER_SEG - 1)];
     if (!small_block_start(pg, a)) cairn_fatal("realloc of invalid pointer", p);
-    if (((const block_t *)p)->cookie == (cairn_key ^ a)) cairn_fatal("realloc of freed pointer", p);
+    if (((const block_t *)p)->cookie == (pg->key ^ a)) cairn_fatal("realloc of freed pointer", p);
     size_t bs = pg->block_size;
     if (size <= bs && (size >= bs / 2 || bs <= 32)) return p;
     if (size > bs && size >= GROWN_TO_LARGE && size <= LARGE_MAX) return move_to_large(p, bs, size);
@@ -71,8 +71,8 @@ API void *cairn_realloc(void *p, size_t size) {
     if (!p) return fast_malloc(size);
     if (size == 0) { fast_free(p); return NULL; }
     if (size > (size_t)PTRDIFF_MAX) { errno = ENOMEM; return NULL; }
-    heap_t *me = cairn_tl_heap;
-    if (me != &cairn_empty_heap) me->nrealloc++;
+    heap_t *me = my_heap();
+    if (me) me->nrealloc++;
     void *hdr = segmap_header(p);
     if (!hdr) cairn_fatal("realloc of invalid pointer", p);
     switch (*(const uint8_t *)hdr) {

@@ -112,15 +112,22 @@ page_t *page_alloc(heap_t *h, unsigned cls) {
  * cache, unless it is the heap's only one. */
 void page_release(heap_t *h, page_t *pg) {
     small_seg_t *s = page_segment(pg);
-    cairn_assert(pg->used == 0 && pg->in_use);
+    cairn_assert(pg->used == 0 && pg->cur_bias == 0 && pg->in_use);
     size_t touched = align_up((size_t)pg->capacity * pg->block_size, os_page_size());
-    uint32_t resident = (uint32_t)(touched < PAGE_SIZE_ ? touched : PAGE_SIZE_);
+    if (touched > PAGE_SIZE_) touched = PAGE_SIZE_;
+    touched -= (size_t)__builtin_popcount(pg->holes) * os_page_size();   /* purged already */
+    uint32_t resident = (uint32_t)touched, pending = page_pending_local(pg);
+    h->local_frees += pending;                    /* statistics: its last frees */
+    h->local_free_bytes += (uint64_t)pending * pg->block_size;
     pg->in_use = 0;
     pg->block_size = 0;
     pg->recip = 0;
     STORE_RELAXED(pg->capacity, 0);
-    pg->free = pg->local_free = NULL;
-    pg->refault = 0;
+    STORE_RELAXED(pg->cap_hi, 0);
+    pg->free = pg->local_free = page_end_mark(pg);
+    pg->refault = pg->holes != 0;
+    pg->holes = pg->hole_blocks = 0;
+    pg->free_slow = 0;
     uint64_t now = os_clock_ms();
     lock_acquire(&h->seg_lock);
     s->free_mask |= (uint64_t)1 << page_index(s, pg);

@@ -25,6 +25,18 @@ const uint8_t cairn_class_of_tiny[65] = {
     19, 19, 19, 19, 19, 19, 19, 19,              /* 912..1024               */
 };
 
+uint8_t cairn_direct_lo[NCLASSES], cairn_direct_hi[NCLASSES];
+
+/* The direct[] indices of each class: (size + 15) / 16 for the sizes up to
+ * DIRECT_MAX it serves, a contiguous range. */
+void sizeclass_init(void) {
+    for (unsigned i = 0; i < DIRECT_N; i++) {
+        unsigned c = cairn_class_of_tiny[i];
+        if (cairn_direct_hi[c] == 0) cairn_direct_lo[c] = (uint8_t)i;
+        cairn_direct_hi[c] = (uint8_t)(i + 1);
+    }
+}
+
 int size_class_aligned(size_t size, size_t align) {
     if (size > SMALL_MAX || align > SMALL_MAX) return -1;
     for (unsigned c = size_class(size ? size : 1); c < NCLASSES; c++)

@@ -13,24 +13,68 @@ void stats_refault(uint64_t bytes) {
     atomic_fetch_add_explicit(&refault_bytes, bytes, memory_order_relaxed);
 }
 
+/* Small-block figures of one heap from its pages: blocks out (`used`, which
+ * still counts remote frees not yet collected) and, for the caller's own
+ * heap, local frees not collected yet. Other threads' pages are read while
+ * they run (relaxed loads): approximate, as documented. */
+typedef struct small_sum {
+    uint64_t used, used_bytes, pending, pending_bytes;
+} small_sum_t;
+
+static void sum_pages(heap_t *h, bool own, small_sum_t *t) {
+    lock_acquire(&h->seg_lock);
+    for (small_seg_t *s = h->segs; s; s = s->next)
+        for (unsigned i = 1; i < PAGES_PER_SEG; i++) {
+            const page_t *pg = &s->pages[i];
+            if (!LOAD_RELAXED(pg->in_use)) continue;
+            uint64_t u = LOAD_RELAXED(pg->used) - LOAD_RELAXED(pg->cur_bias);
+            uint64_t bs = LOAD_RELAXED(pg->block_size);
+            t->used += u;
+            t->used_bytes += u * bs;
+            if (own) {
+                uint64_t n = page_pending_local(pg);
+                t->pending += n;
+                t->pending_bytes += n * bs;
+            }
+        }
+    lock_release(&h->seg_lock);
+}
+
+#define R(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
+
+/* Mallocs are what the pages hold plus every free ever collected; frees
+ * are counted where they are collected (local ones, remote ones received)
+ * or done (remote ones sent); the difference is what is live. */
 static void sum_heaps(cairn_stats_t *st, uint64_t *small_bytes) {
-    uint64_t alloc_b = 0, free_b = 0, nm = 0, nf = 0;
+    small_sum_t t = { 0 };
+    uint64_t local = 0, local_b = 0, in = 0, in_b = 0, out = 0, out_b = 0, exact_m = 0, exact_f = 0;
+    heap_t *me = cairn_tl_heap;
     for (heap_t *h = heaps_first(); h; h = h->next_all) {
-        nm += __atomic_load_n(&h->nmalloc, __ATOMIC_RELAXED);
-        nf += __atomic_load_n(&h->nfree, __ATOMIC_RELAXED);
-        alloc_b += __atomic_load_n(&h->bytes_alloc, __ATOMIC_RELAXED);
-        free_b += __atomic_load_n(&h->bytes_free, __ATOMIC_RELAXED);
-        st->realloc_calls += __atomic_load_n(&h->nrealloc, __ATOMIC_RELAXED);
-        st->dirty_small_bytes += __atomic_load_n(&h->decay.dirty, __ATOMIC_RELAXED);
+        sum_pages(h, h == me, &t);
+        local += R(h->local_frees); local_b += R(h->local_free_bytes);
+        in += R(h->remote_in); in_b += R(h->remote_in_bytes);
+        out += R(h->remote_out); out_b += R(h->remote_out_bytes);
+        exact_m += R(h->nmalloc); exact_f += R(h->nfree);
+        st->realloc_calls += R(h->nrealloc);
+        st->dirty_small_bytes += R(h->decay.dirty);
         st->heaps++;
-        if (__atomic_load_n(&h->state, __ATOMIC_RELAXED) == HEAP_POOLED) st->abandoned_heaps++;
+        if (R(h->state) == HEAP_POOLED) st->abandoned_heaps++;
     }
-    nf += atomic_load(&cairn_orphan_frees);
-    free_b += atomic_load(&cairn_orphan_bytes);
-    st->malloc_calls += nm;
-    st->free_calls += nf;
-    st->small_live_blocks = nm > nf ? nm - nf : 0;
-    *small_bytes = alloc_b > free_b ? alloc_b - free_b : 0;
+    out += atomic_load(&cairn_orphan_frees);
+    out_b += atomic_load(&cairn_orphan_bytes);
+    uint64_t mallocs = t.used + local + t.pending + in, frees = local + t.pending + out;
+#ifdef CAIRN_EXACT_COUNTS
+    mallocs = exact_m;                  /* every call was counted */
+    frees = exact_f + out;
+#else
+    (void)exact_m; (void)exact_f;
+#endif
+    st->malloc_calls += mallocs;
+    st->free_calls += frees;
+    st->small_live_blocks = mallocs > frees ? mallocs - frees : 0;
+    uint64_t in_pages = t.used_bytes, pending_remote_b = out_b > in_b ? out_b - in_b : 0;
+    *small_bytes = in_pages > pending_remote_b ? in_pages - pending_remote_b : 0;
+    (void)local_b; (void)t.pending_bytes;
 }
 
 static void stats_fill(cairn_stats_t *st) {

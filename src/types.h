@@ -22,7 +22,7 @@
 #define PAGE_SIZE_     ((size_t)1 << PAGE_SHIFT)
 #define PAGES_PER_SEG  (SEG_SIZE / PAGE_SIZE_) /* 64; page 0 = header      */
 #define OS_PAGE        4096u
-#define ADDR_BITS      47                      /* user space on x86-64     */
+#define ADDR_BITS      48                      /* what the segment map covers */
 
 #define SMALL_MAX      16384u                  /* largest size class       */
 #define NCLASSES       36                      /* 16..128 step 16, then 4/doubling */
@@ -30,6 +30,8 @@
 #define REALLOC_TO_HUGE ((size_t)2 << 20)      /* realloc growth past this: a mapping */
 #define MIN_ALIGN      16u
 #define TF_FULL        ((uintptr_t)1)
+#define PF_FULL        1u                      /* page_t.free_slow bits    */
+#define PF_HOLES       2u
 
 /* Segment map values: what the 4 MiB chunk of an address holds. The kind
  * is here too, so free can tell a small block from the map byte alone. */
@@ -38,7 +40,6 @@ enum {
     MAP_SMALL = 1,          /* small segment header at the masked address   */
     MAP_LARGE = 2,          /* large segment header at the masked address   */
     MAP_HUGE = 3,           /* huge header at the masked address            */
-    MAP_FREED_HUGE = 4,     /* a huge block was freed here (double free)    */
     /* MAP_BACK + k - 1 (k = 1 .. MAP_BACK_MAX): the header governing this
      * chunk is k chunks below it (a large segment of several chunks, or a
      * huge block aligned to 4 MiB or more). */
@@ -67,8 +68,12 @@ typedef struct decay {
 } decay_t;
 
 /* ---- small blocks ------------------------------------------------------ */
-/* A free small block. `cookie` == cairn_key ^ address while the block is
- * free; malloc clears it, so a second free of the same block sees it set. */
+/* A free small block. Its link is stored encoded, `next ^ page->key`, and
+ * every list of a page ends with the page's end mark (page start | 1: in
+ * the page, never a block start), so a link read back must decode to an
+ * address in the same 64 KiB page. `cookie` == page->key ^ address while
+ * the block is free; malloc clears both words, so a second free of the
+ * same block sees the cookie, and a fresh block carries no heap pointer. */
 typedef struct block {
     struct block *next;
     uintptr_t cookie;
@@ -76,39 +81,61 @@ typedef struct block {
 
 struct heap;
 
-/* One 64 KiB page of a small segment, holding blocks of one class.
- * Invariant (owner's view, between calls):
- *   count(free) + count(local_free) + used == capacity <= reserved
+/* One 64 KiB page of a small segment, holding blocks of one class; 128
+ * bytes, the first cache line holding all the fast paths read.
+ * Invariant (owner's view, between calls), with page_used() = used - cur_bias:
+ *   count(free) + count(local_free) + hole_blocks + page_used() == capacity <= reserved
  * where `used` still counts blocks sitting in thread_free until collected.
  * A page not in use has capacity == 0 and block_size == 0, so no pointer
  * into it passes the free-time block check. */
 typedef struct page {
+    /* ---- cache line 1: malloc and free -------------------------------- */
     block_t *free;                   /* owner: next blocks to hand out     */
     block_t *local_free;             /* owner: freed by owner, not yet reused */
+    uintptr_t key;                   /* secret of this page's links and cookies */
+    struct heap *heap;               /* owner heap; fixed while in use     */
+    uint32_t used;                   /* owner: blocks out (see invariant)  */
+    uint32_t capacity;               /* owner writes; free checks read (relaxed) */
+    uint32_t block_size;             /* 0 when the page is not in use      */
+    uint32_t recip;                  /* ceil(2^32 / block_size): exact div */
+    /* owner: nonzero when a free must take the slow path: PF_FULL (the
+     * page is on the full list) | PF_HOLES (it has holes). */
+    uint8_t free_slow;
+    uint8_t cls;
+    uint8_t in_use;
+    uint8_t refault;                 /* owner: page memory was purged before */
+    uint32_t reserved;               /* blocks that fit in the page        */
+    /* capacity << 32, kept with it: the free-time block test compares the
+     * whole product of offset and reciprocal against it (fastpath.h). */
+    uint64_t cap_hi;
+    /* ---- cache line 2: remote frees and the slow paths -------------------- */
     /* Blocks freed by other threads: any thread pushes, the owner takes
      * all. Bit 0 (TF_FULL) is set by the owner while the page sits on the
      * full list; a remote free that sees it raises heap->full_dirty, so
      * the owner rescans its full pages. Keeping the flag in this word makes
      * "push" and "was it full?" one atomic step: the pusher never reads the
-     * page again after its block went in (the page may be recycled then). */
-    _Atomic(uintptr_t) thread_free;
-    struct heap *heap;               /* owner heap; fixed while in use     */
-    uint32_t used;                   /* owner: blocks out (see invariant)  */
-    uint32_t capacity;               /* owner writes; free checks read (relaxed) */
-    uint32_t reserved;               /* blocks that fit in the page        */
-    uint32_t block_size;             /* 0 when the page is not in use      */
-    uint32_t recip;                  /* ceil(2^32 / block_size): exact div */
-    uint8_t cls;
-    uint8_t in_use;
-    uint8_t in_full;                 /* owner: on the full list            */
-    uint8_t refault;                 /* owner: page memory was purged before */
+     * page again after its block went in (the page may be recycled then).
+     * The word holds the head (0: empty); the links are encoded as above. */
+    _Atomic(uintptr_t) thread_free __attribute__((aligned(64)));
     /* In use: owner's avail[cls] or full queue. Free and dirty: the heap's
      * dirty queue (heap->seg_lock). */
     struct page *next, *prev;
+    /* owner: OS pages of this page purged while it is in use (bit j: the
+     * j-th os_page_size() piece); every block overlapping a hole is free
+     * and on no list, and hole_blocks counts them. */
+    uint16_t holes;
+    uint16_t hole_blocks;
+    uint8_t idle_sweeps;             /* owner: sweeps that found it unchanged */
+    /* owner: 1 while this is its class's current page; `used` then counts
+     * one phantom block, so a free that empties the current page (the
+     * common malloc/free pair) is no reason to leave the fast path. */
+    uint8_t cur_bias;
+    uintptr_t sweep_sig;             /* owner: list state at the last sweep */
     /* Free pages only (heap->seg_lock): */
     uint64_t freed_at;               /* ms clock when the page became free */
     uint32_t resident;               /* bytes of it that may be resident   */
 } page_t;
+_Static_assert(sizeof(page_t) == 128, "page_t is two cache lines");
 
 /* A segment of small pages, owned by one heap. Header lives in page 0.
  * Masks, used_pages and the list links are guarded by heap->seg_lock.
@@ -125,7 +152,7 @@ typedef struct small_seg {
     uint64_t dirty_mask;
     uint64_t busy_mask;
     uint32_t used_pages;
-    page_t pages[PAGES_PER_SEG];
+    page_t pages[PAGES_PER_SEG] __attribute__((aligned(64)));
 } small_seg_t;
 
 /* ---- large blocks (TLSF) ------------------------------------------------ */
@@ -220,7 +247,8 @@ typedef struct page_queue {
     page_t *first, *last;
 } page_queue_t;
 
-enum heap_state { HEAP_EMPTY = 0, HEAP_ACTIVE, HEAP_POOLED, HEAP_ORPHAN };
+/* HEAP_EXIT: the heap shared by threads past their exit hook (heap.c). */
+enum heap_state { HEAP_EMPTY = 0, HEAP_ACTIVE, HEAP_POOLED, HEAP_ORPHAN, HEAP_EXIT };
 
 /* A thread's heap. Only its owner thread touches it, except full_dirty
  * (remote threads raise it), the state fields (heap lock), and its free
@@ -229,7 +257,13 @@ enum heap_state { HEAP_EMPTY = 0, HEAP_ACTIVE, HEAP_POOLED, HEAP_ORPHAN };
  * takes (without waiting) to purge them.
  * cur[c] is never NULL: it points to a page with free blocks, or to the
  * static empty page, so the malloc fast path needs no NULL test. */
+#define DIRECT_MAX 1024u                /* sizes served through heap->direct  */
+#define DIRECT_N   (DIRECT_MAX / 16 + 1)
+
 typedef struct heap {
+    /* direct[(size + 15) / 16] == cur[class of size] for sizes up to
+     * DIRECT_MAX, so malloc needs no class lookup for them. */
+    page_t *direct[DIRECT_N];
     page_t *cur[NCLASSES];
     page_queue_t avail[NCLASSES];    /* pages of the class, may have room  */
     page_queue_t full;               /* pages with no room when last seen  */
@@ -238,12 +272,21 @@ typedef struct heap {
     lock_t seg_lock;
     page_queue_t dirty;              /* free dirty pages, oldest first     */
     decay_t decay;                   /* dirty bytes of those pages         */
-    /* Counters of this thread's operations (owner only; read racily by
-     * statistics). Frees count where they are done, local or remote. */
-    uint64_t nmalloc, nfree, nrealloc, bytes_alloc, bytes_free;
+    /* Counters for statistics, kept off the fast paths (owner writes, read
+     * racily): frees counted when the owner collects them (local and
+     * remote), frees this thread did into other threads' pages, reallocs.
+     * malloc counts follow from these and the pages' used counts. With
+     * CAIRN_EXACT_COUNTS the fast paths count every call in nmalloc/nfree. */
+    uint64_t local_frees, local_free_bytes;     /* collected local frees   */
+    uint64_t remote_in, remote_in_bytes;        /* collected remote frees  */
+    uint64_t remote_out, remote_out_bytes;      /* this thread's remote frees */
+    uint64_t nrealloc, nmalloc, nfree;
+    uint64_t key_state;              /* owner: source of page keys         */
     uint32_t tick_countdown;         /* refills until the next purge check */
+    uint64_t sweep_at;               /* owner: ms clock of the next sweep  */
     arena_t *arena;                  /* large blocks of this thread        */
     int state;                       /* heap lock                          */
+    uint8_t placeholder;             /* the static empty and exited heaps  */
     unsigned index;                  /* creation order; picks the arena    */
     struct heap *next_all;           /* global heap list (append-only)     */
     struct heap *next_pool;          /* pool of heaps without a thread     */

@@ -98,6 +98,14 @@ t exports 30 bash -c '
              cairn_check_heap cairn_test_os_fail cairn_thread_done; do
         grep -qx "$n" <<<"$syms" || { echo "missing export: $n"; miss=1; }
     done
+    # C++ operator new/delete, every form
+    for n in _Znwm _Znam _ZnwmRKSt9nothrow_t _ZnamRKSt9nothrow_t _ZnwmSt11align_val_t \
+             _ZnamSt11align_val_t _ZnwmSt11align_val_tRKSt9nothrow_t _ZnamSt11align_val_tRKSt9nothrow_t \
+             _ZdlPv _ZdaPv _ZdlPvm _ZdaPvm _ZdlPvRKSt9nothrow_t _ZdaPvRKSt9nothrow_t \
+             _ZdlPvSt11align_val_t _ZdaPvSt11align_val_t _ZdlPvmSt11align_val_t _ZdaPvmSt11align_val_t \
+             _ZdlPvSt11align_val_tRKSt9nothrow_t _ZdaPvSt11align_val_tRKSt9nothrow_t; do
+        grep -qx "$n" <<<"$syms" || { echo "missing export: $n"; miss=1; }
+    done
     # README: glibc introspection is supported
     for n in mallinfo2 malloc_stats malloc_info; do
         grep -qx "$n" <<<"$syms" || { echo "missing export: $n"; miss=1; }
@@ -108,6 +116,8 @@ t exports 30 bash -c '
 t api-standard      120 "$T/std/t_api"
 t api-prefixed      120 "$T/pfx/t_api"
 t sizeclass         60  "$T/std/t_sizeclass"
+t internal          60  "$T/pfx/t_internal"
+t cxx               60  "$T/std/t_cxx"
 t reuse             120 "$T/std/t_reuse"
 t trim              120 "$T/std/t_trim"
 t purge-nodelay     120 env CAIRN_PURGE_DELAY=0 "$T/std/t_trim" nodelay
@@ -115,6 +125,16 @@ t purge-delay       120 "$T/std/t_trim" delay
 t purge-delay-ticks 120 env CAIRN_BACKGROUND=0 "$T/std/t_trim" delay
 t pooled-heap       120 "$T/std/t_pooled"
 t pooled-heap-ticks 120 env CAIRN_BACKGROUND=0 "$T/std/t_pooled" activity
+t holes             60  env CAIRN_PURGE_DELAY=40 "$T/std/t_holes"
+t limits            60  "$T/std/t_limits"
+t limits-addr-bits  60  env CAIRN_TEST_ADDR_BITS=40 "$T/std/t_limits" addr-bits
+t exit-destructor   60  "$T/std/t_exitdtor"
+# the page size and address space come from the running system: pretend
+# 16 KiB pages (arm64, some ppc64 kernels) with the hook
+t page16k-api       120 env CAIRN_TEST_PAGE_SIZE=16384 "$T/std/t_api"
+t page16k-trim      120 env CAIRN_TEST_PAGE_SIZE=16384 "$T/std/t_trim"
+t page16k-holes     60  env CAIRN_TEST_PAGE_SIZE=16384 CAIRN_PURGE_DELAY=40 "$T/std/t_holes"
+t page16k-stress    120 env CAIRN_TEST_PAGE_SIZE=16384 "$T/std/t_stress" 300000 555
 t idle-return       120 "$T/std/t_idle"
 t idle-return-fork  120 "$T/std/t_idle" fork
 t idle-no-purger    120 env CAIRN_BACKGROUND=0 "$T/std/t_idle" off
@@ -138,13 +158,28 @@ for c in double-free-small double-free-small-later double-free-large double-free
          double-free-large-merged double-free-large-aligned; do
     abort "misuse-$c" "double free of 0x" "$T/std/t_misuse" "$c"
 done
-for c in free-stack interior-small interior-large interior-huge interior-huge-16 foreign-mmap foreign-static; do
+for c in double-free-hole double-free-hole-remote; do
+    abort "misuse-$c" "double free of 0x" env CAIRN_PURGE_DELAY=40 "$T/std/t_misuse" "$c"
+done
+for c in free-stack interior-small interior-large interior-huge interior-huge-16 foreign-mmap foreign-static \
+         freed-huge-interior; do
     abort "misuse-$c" "invalid free of 0x" "$T/std/t_misuse" "$c"
 done
 for c in foreign-glibc foreign-glibc-large; do
     abort "misuse-$c" "invalid free of 0x" "$T/pfx/t_misuse" "$c"
 done
 abort "misuse-prefixed-double-free" "double free of 0x" "$T/pfx/t_misuse" double-free-small
+abort "misuse-cxx-wrong-sized-delete" "wrong size passed to free_sized for 0x" "$T/std/t_cxx" wrong-sized-delete
+for c in free-sized-small free-sized-large free-sized-huge; do
+    abort "misuse-$c" "wrong size passed to free_sized for 0x" "$T/std/t_misuse" "$c"
+done
+abort "misuse-free-aligned-sized" "wrong alignment passed to free_aligned_sized for 0x" "$T/std/t_misuse" free-aligned-sized
+for c in usable-freed-small usable-freed-large; do
+    abort "misuse-$c" "malloc_usable_size of freed pointer 0x" "$T/std/t_misuse" "$c"
+done
+for c in usable-interior-small usable-interior-large usable-interior-huge; do
+    abort "misuse-$c" "malloc_usable_size of invalid pointer 0x" "$T/std/t_misuse" "$c"
+done
 
 # ---- sanitizers (allocator core + test in one executable) -------------------
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0:abort_on_error=0:halt_on_error=1}

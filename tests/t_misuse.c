@@ -4,6 +4,7 @@
  * which the runner counts as a failure. */
 #include "testutil.h"
 #include <sys/mman.h>
+#include <pthread.h>
 #ifdef CAIRN_PREFIXED
 #include <dlfcn.h>
 #endif
@@ -21,6 +22,44 @@ static void say(const char *c, void *p)
 {
     fprintf(stderr, "t_misuse: case %s, pointer %p\n", c, p);
     fflush(stderr);
+}
+
+/* Keep the thread allocating elsewhere until some purge happened. */
+static void *punched_block(void)
+{
+    static void *b[64], *t[3000];
+    for (int i = 0; i < 64; i++) b[i] = must(A_malloc(4096));
+    uintptr_t pg = (uintptr_t)b[0] & ~(uintptr_t)0xffff;
+    void *victim = NULL;
+    int kept = 0;
+    for (int i = 0; i < 64; i++) {
+        if (((uintptr_t)b[i] & ~(uintptr_t)0xffff) != pg) continue;
+        if (!kept) { kept = 1; continue; }           /* one live block keeps the page */
+        if (!victim) victim = b[i];
+        A_free(b[i]);
+    }
+    cairn_stats_t s0, s1;
+    cairn_stats_get(&s0);
+    for (int round = 0; round < 200; round++) {
+        for (int i = 0; i < 3000; i++) t[i] = must(A_malloc(700));
+        for (int i = 0; i < 3000; i++) A_free(t[i]);
+        usleep(10000);
+        cairn_stats_get(&s1);
+        if (s1.purged_bytes >= s0.purged_bytes + 32 * 1024) return victim;
+    }
+    fprintf(stderr, "t_misuse: no hole was punched (run with CAIRN_PURGE_DELAY=40)\n");
+    exit(1);
+}
+
+static void *free_thread(void *p) { A_free(p); return NULL; }
+
+static void free_in_thread(void *p)
+{
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, free_thread, p) == 0);
+    pthread_join(t, NULL);
+    /* the owner sees the remote free when it collects the page's frees */
+    for (int i = 0; i < 4000; i++) stash = must(A_malloc(4096));
 }
 
 int main(int argc, char **argv)
@@ -77,6 +116,43 @@ int main(int argc, char **argv)
         A_free(p);
         say(c, stash);
         A_free(stash);
+    } else if (!strcmp(c, "double-free-hole") || !strcmp(c, "double-free-hole-remote")) {
+        /* a freed 4 KiB block inside a page that keeps a live block: once
+         * the page sits idle its free OS pages are purged (a hole) and the
+         * block's free cookie is gone; the second free must still be seen */
+        p = punched_block();
+        say(c, p);
+        if (c[16] == '-') free_in_thread(p);
+        else A_free(p);
+    } else if (!strncmp(c, "free-sized-", 11)) {
+        /* a size larger than the block can be */
+        size_t n = c[11] == 's' ? 100 : c[11] == 'l' ? large : huge;
+        p = must(A_malloc(n));
+        say(c, p);
+        A_free_sized(hide_ptr(p), n + MiB);
+    } else if (!strcmp(c, "free-aligned-sized")) {
+        p = must(A_aligned_alloc(64, 128));
+        say(c, p + 16);
+        A_free_aligned_sized(hide_ptr(p + 16), 64, 128);   /* not 64-aligned: not the block */
+    } else if (!strncmp(c, "usable-freed-", 13)) {
+        size_t n = c[13] == 's' ? 100 : large;
+        p = must(A_malloc(n));
+        stash = p;
+        A_free(p);
+        say(c, stash);
+        CHECK(A_usable(stash) == 0, "returned a size");
+    } else if (!strncmp(c, "usable-interior-", 16)) {
+        size_t n = c[16] == 's' ? 256 : c[16] == 'l' ? large : huge;
+        p = must(A_malloc(n));
+        say(c, p + 64);
+        CHECK(A_usable(hide_ptr(p + 64)) == 0, "returned a size");
+    } else if (!strcmp(c, "freed-huge-interior")) {
+        /* after a huge block is freed its chunk maps to nothing: a pointer
+         * into where it was is foreign, not a double free */
+        p = must(A_malloc(huge));
+        A_free(p);
+        say(c, p + 4096);
+        A_free(hide_ptr(p + 4096));
     } else if (!strcmp(c, "free-stack")) {
         char buf[256];
         memset(buf, 0, sizeof buf);

@@ -22,14 +22,15 @@ SAN_CC      ?= $(CC)
 SAN_CFLAGS  := $(CAIRN_CFLAGS) -Itests -O1 -g -pthread -fno-omit-frame-pointer \
                -DCAIRN_DEBUG=1 -DCAIRN_PREFIXED
 TEST_HDRS   := tests/testutil.h include/cairn.h
+CXX         ?= g++
 TESTS       ?=
 
-STD_TESTS  := t_api t_sizeclass t_trim t_pooled t_idle t_options t_reuse t_stress t_remote t_threads t_fork t_faults t_misuse
-PFX_TESTS  := t_api t_stress t_faults t_misuse t_remote t_threads t_fork
+STD_TESTS  := t_api t_sizeclass t_trim t_pooled t_idle t_options t_holes t_limits t_exitdtor t_reuse t_stress t_remote t_threads t_fork t_faults t_misuse
+PFX_TESTS  := t_internal t_api t_stress t_faults t_misuse t_remote t_threads t_fork
 ASAN_TESTS := t_api t_sizeclass t_reuse t_stress t_faults t_remote
 TSAN_TESTS := t_remote t_threads t_stress
 
-STD_BINS  := $(addprefix $(TB)/std/,$(STD_TESTS))
+STD_BINS  := $(addprefix $(TB)/std/,$(STD_TESTS)) $(TB)/std/t_cxx
 PFX_BINS  := $(addprefix $(TB)/pfx/,$(PFX_TESTS))
 ASAN_BINS := $(addprefix $(TB)/asan/,$(ASAN_TESTS))
 TSAN_BINS := $(addprefix $(TB)/tsan/,$(TSAN_TESTS))
@@ -58,12 +59,17 @@ $(TB)/std/%: tests/%.c $(TEST_HDRS) $(BUILD)/libcairn.so tests/tests.mk
 	@mkdir -p $(@D)
 	$(CC) $(TEST_CFLAGS) $< -o $@ -L$(BUILD) -lcairn -Wl,-rpath,$(abspath $(BUILD)) $(LDLIBS)
 
+# C++: operator new/delete through libcairn.so
+$(TB)/std/t_cxx: tests/t_cxx.cpp include/cairn.h $(BUILD)/libcairn.so tests/tests.mk
+	@mkdir -p $(@D)
+	$(CXX) -std=c++17 -Wall -Wextra -Werror -O2 -g -Iinclude $< -o $@ -L$(BUILD) -lcairn -Wl,-rpath,$(abspath $(BUILD))
+
 $(TB)/pfx/obj/%.o: src/%.c $(CAIRN_HDRS)
 	@mkdir -p $(@D)
 	$(CC) $(CAIRN_CFLAGS) -O2 -g -DCAIRN_DEBUG=1 -c $< -o $@
 $(TB)/pfx/%: tests/%.c $(TEST_HDRS) $(PFX_OBJS) tests/tests.mk
 	@mkdir -p $(@D)
-	$(CC) $(TEST_CFLAGS) -DCAIRN_PREFIXED $< $(PFX_OBJS) -o $@ $(LDLIBS) -ldl
+	$(CC) $(TEST_CFLAGS) -Isrc -DCAIRN_PREFIXED $< $(PFX_OBJS) -o $@ $(LDLIBS) -ldl
 
 $(TB)/asan/%: tests/%.c $(TEST_HDRS) $(CAIRN_CORE_SRCS) $(CAIRN_HDRS)
 	@mkdir -p $(@D)
@@ -72,3 +78,4 @@ $(TB)/asan/%: tests/%.c $(TEST_HDRS) $(CAIRN_CORE_SRCS) $(CAIRN_HDRS)
 $(TB)/tsan/%: tests/%.c $(TEST_HDRS) $(CAIRN_CORE_SRCS) $(CAIRN_HDRS)
 	@mkdir -p $(@D)
 	$(SAN_CC) $(SAN_CFLAGS) -fsanitize=thread $< $(CAIRN_CORE_SRCS) -o $@ $(LDLIBS)
+
