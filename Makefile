@@ -64,9 +64,13 @@ install: all $(BUILD)/cairn.pc
 	install -m 644 $(BUILD)/cairn.pc $(DESTDIR)$(LIBDIR)/pkgconfig/cairn.pc
 	sed -e 's|@LIBDIR@|$(LIBDIR)|' tools/cairn-run.in > $(DESTDIR)$(PREFIX)/bin/cairn-run
 	chmod 755 $(DESTDIR)$(PREFIX)/bin/cairn-run
+	install -m 755 $(BUILD)/libcairn-trace.so $(DESTDIR)$(LIBDIR)/
+	install -m 755 $(BUILD)/tools/cairn-trace $(BUILD)/tools/cairn-replay $(DESTDIR)$(PREFIX)/bin/
 uninstall:
 	rm -f $(DESTDIR)$(INCDIR)/cairn.h $(DESTDIR)$(LIBDIR)/libcairn.* \
-	      $(DESTDIR)$(LIBDIR)/pkgconfig/cairn.pc $(DESTDIR)$(PREFIX)/bin/cairn-run
+	      $(DESTDIR)$(LIBDIR)/pkgconfig/cairn.pc $(DESTDIR)$(PREFIX)/bin/cairn-run \
+	      $(DESTDIR)$(LIBDIR)/libcairn-trace.so $(DESTDIR)$(PREFIX)/bin/cairn-trace \
+	      $(DESTDIR)$(PREFIX)/bin/cairn-replay
 
 # `make run`: a real allocation-heavy program under cairn, report at exit.
 PYTHON ?= $(firstword $(wildcard /usr/bin/python3) python3)
@@ -80,3 +84,4 @@ clean:
 
 -include tests/tests.mk
 -include bench/bench.mk
+-include tools/tools.mk

@@ -88,6 +88,68 @@ void cairn_stats_print(FILE *f);
 /* The options in force, one per line (CAIRN_VERBOSE=1 prints them at start). */
 void cairn_options_print(FILE *f);
 
+/* ---- the ledger: where the memory is ----------------------------------- */
+/* cairn's resident memory split into parts that add up to `total`, each
+ * with a bound on its error (0 where it is exact): see docs/DESIGN.md
+ * ("The ledger") and cairn_ledger_part_name() for the parts. `rss` is the
+ * kernel's figure (/proc/self/smaps_rollup) and `other` = rss - total, the
+ * program's own memory plus the estimates' error. */
+#define CAIRN_LEDGER_PARTS 8
+typedef struct cairn_ledger {
+    uint64_t size;                          /* bytes of this struct filled */
+    uint64_t part[CAIRN_LEDGER_PARTS];
+    uint64_t error[CAIRN_LEDGER_PARTS];
+    uint64_t total, rss;
+    int64_t other;
+    uint64_t mapped, not_resident;          /* cairn's address space, and the part of it not resident */
+    uint64_t large_free_blocks, large_free_largest;
+} cairn_ledger_t;
+void cairn_ledger_get_sized(cairn_ledger_t *out, size_t size);
+#define cairn_ledger_get(out) cairn_ledger_get_sized((out), sizeof *(out))
+const char *cairn_ledger_part_name(int i);           /* NULL past the last */
+int  cairn_ledger_sample(uint64_t *parts, int max);  /* the parts; returns how many */
+void cairn_ledger_print(FILE *f);                    /* a table, with size classes and arenas */
+void cairn_ledger_json(FILE *f);                     /* the same as one JSON object */
+/* The statistics report and the ledger as one JSON object (what
+ * CAIRN_STATS=json writes at exit). */
+void cairn_stats_print_json(FILE *f);
+
+/* ---- the walker ------------------------------------------------------- */
+/* Everything cairn holds, one item at a time: each thread heap, its
+ * segments, their pages in use and free pages, every large segment and
+ * large block (live or free), every huge block and every cached segment or
+ * mapping, in that order. With CAIRN_WALK_BLOCKS also every live small
+ * block of the heaps the caller may read (its own, and heaps no thread
+ * owns); other threads' pages are shown as they are at that moment. The
+ * callback runs with cairn's locks held: it must not allocate or free.
+ * It returns 0 to go on, nonzero to stop; cairn_walk returns 1 if it was
+ * stopped. */
+enum cairn_item_kind {
+    CAIRN_ITEM_HEAP = 1,       /* a thread heap (owner: its index)            */
+    CAIRN_ITEM_SEGMENT,        /* a 4 MiB segment of small pages              */
+    CAIRN_ITEM_PAGE,           /* a 64 KiB page of one size class, in use     */
+    CAIRN_ITEM_FREE_PAGE,      /* a free page of a small segment              */
+    CAIRN_ITEM_BLOCK,          /* a live small block                          */
+    CAIRN_ITEM_LARGE_SEGMENT,  /* a segment of a large-block arena            */
+    CAIRN_ITEM_LARGE_BLOCK,    /* a large block, live or free                 */
+    CAIRN_ITEM_HUGE,           /* a huge block: a mapping of its own          */
+    CAIRN_ITEM_CACHED,         /* a free segment or mapping kept for reuse    */
+};
+typedef struct cairn_item {
+    int kind;                  /* enum cairn_item_kind                        */
+    int live;                  /* blocks: 1 handed out, 0 free                */
+    const void *addr;          /* blocks: the pointer malloc gave; else start */
+    size_t size;               /* blocks: usable bytes; else bytes spanned    */
+    size_t block_size;         /* pages: the block size of their class        */
+    unsigned blocks, used;     /* pages: blocks carved, blocks handed out     */
+    int size_class;            /* pages and small blocks, else -1             */
+    unsigned owner;            /* heap index, or arena index for large items  */
+    uint64_t resident;         /* free and cached items: bytes perhaps resident */
+} cairn_item_t;
+typedef int (*cairn_walk_fn)(const cairn_item_t *item, void *arg);
+#define CAIRN_WALK_BLOCKS 1u
+int cairn_walk(cairn_walk_fn fn, void *arg, unsigned flags);
+
 /* ---- testing and teaching hooks --------------------------------------- */
 /* Size classes: cairn_size_class(size) is the class index serving `size`
  * (or -1 when size is above the largest class); cairn_class_size(i) is the

@@ -1,7 +1,9 @@
-/* The whole-heap invariant checker (expensive; for tests and debugging).
- * Small heaps are checked when the caller may read them safely: its own
- * heap and heaps no thread owns (pooled, orphaned), under the heap lock.
- * Arenas are checked under their locks, huge blocks under theirs. */
+/* The whole-heap invariant checker (expensive; for tests and debugging),
+ * built on the walker (walk.c): each item is checked as the walk shows it,
+ * with the lock that guards it held. Small heaps are checked when the
+ * caller may read them safely: its own heap and heaps no thread owns
+ * (pooled, orphaned). Arenas are checked under their locks, huge blocks
+ * under theirs. */
 #include "internal.h"
 #include "cairn.h"
 
@@ -45,9 +47,17 @@ static int check_page(const heap_t *h, const page_t *pg, FILE *report) {
     return bad;
 }
 
-static int check_segment(const heap_t *h, const small_seg_t *s, unsigned *in_use, unsigned *dirty,
-                         FILE *report) {
+/* What the walk has seen of the current heap, arena and the huge list. */
+typedef struct check_ctx {
+    FILE *report;
+    unsigned in_use, dirty;          /* pages of the current heap          */
+    large_tally_t t;                 /* the current arena                  */
+    uint64_t huge_n, huge_bytes;
+} check_ctx_t;
+
+static int check_segment(const heap_t *h, const small_seg_t *s, check_ctx_t *c) {
     int bad = 0;
+    FILE *report = c->report;
     if (s->kind != SEG_SMALL || s->heap != h || segmap_header(s) != s)
         PROBLEM("segment %p: header inconsistent\n", (const void *)s);
     if ((s->dirty_mask & ~s->free_mask) || ((s->free_mask | s->busy_mask) & 1) || (s->free_mask & s->busy_mask))
@@ -56,11 +66,11 @@ static int check_segment(const heap_t *h, const small_seg_t *s, unsigned *in_use
     for (unsigned i = 1; i < PAGES_PER_SEG; i++) {
         bool free_bit = (s->free_mask | s->busy_mask) >> i & 1;
         if (free_bit == (bool)s->pages[i].in_use) PROBLEM("segment %p: page %u mask\n", (const void *)s, i);
-        if (s->pages[i].in_use) { used++; bad += check_page(h, &s->pages[i], report); }
+        used += s->pages[i].in_use;
     }
-    *dirty += (unsigned)__builtin_popcountll(s->dirty_mask);
+    c->dirty += (unsigned)__builtin_popcountll(s->dirty_mask);
     if (used != s->used_pages) PROBLEM("segment %p: used_pages %u != %u\n", (const void *)s, s->used_pages, used);
-    *in_use += used;
+    c->in_use += used;
     return bad;
 }
 
@@ -85,37 +95,87 @@ static int check_dirty(heap_t *h, unsigned dirty, FILE *report) {
     return bad;
 }
 
-int check_small_heap(heap_t *h, FILE *report) {
-    int bad = 0;
-    unsigned in_use = 0, listed = 0, dirty = 0;
-    lock_acquire(&h->seg_lock);
-    for (const small_seg_t *s = h->segs; s; s = s->next) bad += check_segment(h, s, &in_use, &dirty, report);
-    bad += check_dirty(h, dirty, report);
-    lock_release(&h->seg_lock);
-    for (unsigned c = 0; c < NCLASSES; c++) {
-        if (h->cur[c] != (h->avail[c].first ? h->avail[c].first : &cairn_empty_page))
-            PROBLEM("heap %p: class %u current page is not the list head\n", (void *)h, c);
-        for (const page_t *pg = h->avail[c].first; pg; pg = pg->next, listed++)
-            if (pg->cls != c || (pg->free_slow & PF_FULL) || (pg->next ? pg->next->prev != pg : h->avail[c].last != pg))
-                PROBLEM("heap %p: avail list of class %u broken\n", (void *)h, c);
+/* The heap's queues against what its segments hold (page lock held). */
+static int check_lists(heap_t *h, check_ctx_t *c) {
+    int bad = check_dirty(h, c->dirty, c->report);
+    FILE *report = c->report;
+    unsigned listed = 0;
+    for (unsigned k = 0; k < NCLASSES; k++) {
+        if (h->cur[k] != (h->avail[k].first ? h->avail[k].first : &cairn_empty_page))
+            PROBLEM("heap %p: class %u current page is not the list head\n", (void *)h, k);
+        for (const page_t *pg = h->avail[k].first; pg; pg = pg->next, listed++)
+            if (pg->cls != k || (pg->free_slow & PF_FULL) || (pg->next ? pg->next->prev != pg : h->avail[k].last != pg))
+                PROBLEM("heap %p: avail list of class %u broken\n", (void *)h, k);
     }
     for (const page_t *pg = h->full.first; pg; pg = pg->next, listed++)
         if (!(pg->free_slow & PF_FULL) || (pg->next ? pg->next->prev != pg : h->full.last != pg))
             PROBLEM("heap %p: full list broken\n", (void *)h);
-    if (listed != in_use) PROBLEM("heap %p: %u pages in use, %u listed\n", (void *)h, in_use, listed);
+    if (listed != c->in_use) PROBLEM("heap %p: %u pages in use, %u listed\n", (void *)h, c->in_use, listed);
     return bad;
 }
 
-API int cairn_check_heap(FILE *report) {
+static int check_large_block(const walk_item_t *it, check_ctx_t *c) {
     int bad = 0;
-    heap_t *me = cairn_tl_heap;
-    if (!me->placeholder) bad += check_small_heap(me, report);
-    heaps_lock();
-    for (heap_t *h = heaps_first(); h; h = h->next_all)
-        if (h != me && (h->state == HEAP_POOLED || h->state == HEAP_ORPHAN))
-            bad += check_small_heap(h, report);
-    heaps_unlock();
-    bad += arenas_check(report);
-    bad += huge_check(report);
+    FILE *report = c->report;
+    unsigned f = it->flags;
+    const void *b = (const char *)it->addr - LB_HDR;
+    if (f & LW_BAD_TAG) { PROBLEM("large block %p: bad boundary tag\n", b); return bad; }
+    if (f & LW_TWO_FREE) PROBLEM("large block %p: two free neighbours\n", b);
+    if (!!(f & LW_LIVE_BIT) == !!(f & LW_FREE)) PROBLEM("large block %p: live bit disagrees with its tag\n", b);
+    if (f & LW_BAD_DIRTY) PROBLEM("large block %p: dirty estimate inconsistent\n", b);
+    if ((f & (LW_FREE | LW_BUSY)) == LW_FREE) {
+        c->t.free++;
+        c->t.dirty_bytes += it->resident;
+        c->t.dirty_blocks += !!(f & LW_DIRTY);
+    } else if (!(f & LW_FREE)) {
+        c->t.live_bytes += it->size - LB_HDR;
+    }
     return bad;
+}
+
+static int check_huge(const walk_item_t *it, check_ctx_t *c) {
+    int bad = 0;
+    FILE *report = c->report;
+    const huge_hdr_t *h = it->huge;
+    c->huge_n++;
+    c->huge_bytes += h->size;
+    if (h->kind != SEG_HUGE || segmap_header(it->addr) != h || h->map_size != h->off + h->size ||
+        (h->next && h->next->prev != h))
+        PROBLEM("huge block %p: header inconsistent\n", it->addr);
+    return bad;
+}
+
+static int check_item(const walk_item_t *it, void *arg) {
+    check_ctx_t *c = arg;
+    FILE *report = c->report;
+    int bad = 0;
+    switch (it->kind) {
+    case W_HEAP: c->in_use = c->dirty = 0; return 0;
+    case W_SMALL_SEG: return it->owned ? check_segment(it->heap, it->sseg, c) : 0;
+    case W_PAGE: return it->owned ? check_page(it->heap, it->page, report) : 0;
+    case W_HEAP_END: return it->owned ? check_lists(it->heap, c) : 0;
+    case W_ARENA: c->t = (large_tally_t){ 0 }; return 0;
+    case W_LARGE_SEG:
+        c->t.segs++;
+        c->t.seg_bytes += it->size;
+        if (it->flags & LW_BAD_HEADER) PROBLEM("large segment %p: header inconsistent\n", it->addr);
+        return bad;
+    case W_LARGE_BLOCK: return check_large_block(it, c);
+    case W_LARGE_SEG_END:
+        if (it->flags & LW_BAD_END) PROBLEM("large segment of %p: sentinel broken\n", it->addr);
+        if (it->flags & LW_BAD_BITS) PROBLEM("large segment of %p: live bits disagree with live blocks\n", it->addr);
+        return bad;
+    case W_ARENA_END: return arena_check_lists(it->arena, &c->t, report);
+    case W_HUGE: return check_huge(it, c);
+    case W_HUGE_END:
+        if (c->huge_n != it->size || c->huge_bytes != it->resident)
+            PROBLEM("huge list: count/bytes disagree with counters\n");
+        return bad;
+    default: return 0;
+    }
+}
+
+API int cairn_check_heap(FILE *report) {
+    check_ctx_t c = { .report = report };
+    return walk_all(check_item, &c, 0);
 }

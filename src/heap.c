@@ -260,3 +260,24 @@ void heaps_after_fork_child(void) {
     for (heap_t *h = all_heaps; h; h = h->next_all)
         if (h->state == HEAP_ACTIVE && h != cairn_tl_heap) h->state = HEAP_ORPHAN;
 }
+
+/* ---- the walk ------------------------------------------------------------- */
+/* Every heap, under the heap lock (so none is adopted or pooled meanwhile).
+ * The caller may read the page lists of its own heap and of heaps no thread
+ * owns; of other heaps only what the page lock guards. */
+int heaps_walk(walk_fn fn, void *arg, unsigned flags) {
+    int total = 0, r = 0;
+    heap_t *me = cairn_tl_heap;
+    pthread_mutex_lock(&heap_lock);
+    for (heap_t *h = all_heaps; h && r != WALK_STOP; h = h->next_all) {
+        bool owned = h == me || h->state == HEAP_POOLED || h->state == HEAP_ORPHAN;
+        walk_item_t it = { .kind = W_HEAP, .heap = h, .owned = owned };
+        if ((r = fn(&it, arg)) == WALK_STOP) break;
+        total += r;
+        if ((r = segments_walk(h, owned, fn, arg, flags)) == WALK_STOP) break;
+        total += r;
+    }
+    pthread_mutex_unlock(&heap_lock);
+    return r == WALK_STOP ? WALK_STOP : total;
+}
+

@@ -241,23 +241,24 @@ void huge_stats(huge_totals_t *t) {
     pthread_mutex_unlock(&huge_mu);
 }
 
-int huge_check(FILE *report) {
-    int bad = 0;
+/* Every live mapping, every cached one, then W_HUGE_END carrying the
+ * counters (size: count, resident: live bytes) for the checker. */
+int huge_walk(walk_fn fn, void *arg) {
+    int total = 0, r = 0;
     pthread_mutex_lock(&huge_mu);
-    uint64_t n = 0, bytes = 0;
-    for (huge_hdr_t *h = huge_list; h; h = h->next, n++) {
-        const char *p = (const char *)h + h->off;
-        bytes += h->size;
-        if (h->kind != SEG_HUGE || segmap_header(p) != h || h->map_size != h->off + h->size ||
-            (h->next && h->next->prev != h)) {
-            bad++;
-            if (report) fprintf(report, "huge block %p: header inconsistent\n", (const void *)p);
-        }
+    for (huge_hdr_t *h = huge_list; h && r != WALK_STOP; h = h->next) {
+        walk_item_t it = { .kind = W_HUGE, .huge = h, .addr = (char *)h + h->off, .size = h->size };
+        if ((r = fn(&it, arg)) != WALK_STOP) total += r;
     }
-    if (n != count || bytes != live) {
-        bad++;
-        if (report) fprintf(report, "huge list: count/bytes disagree with counters\n");
+    for (unsigned i = 0; i < cache_n && r != WALK_STOP; i++) {
+        walk_item_t it = { .kind = W_CACHED_HUGE, .huge = cache[i].h, .addr = cache[i].h,
+                           .size = cache[i].h->map_size, .resident = cache[i].h->map_size };
+        if ((r = fn(&it, arg)) != WALK_STOP) total += r;
+    }
+    if (r != WALK_STOP) {
+        walk_item_t it = { .kind = W_HUGE_END, .size = count, .resident = live };
+        if ((r = fn(&it, arg)) != WALK_STOP) total += r;
     }
     pthread_mutex_unlock(&huge_mu);
-    return bad;
+    return r == WALK_STOP ? WALK_STOP : total;
 }

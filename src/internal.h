@@ -40,7 +40,9 @@ static inline bool is_pow2(size_t n) { return n && !(n & (n - 1)); }
 
 /* ---- options.c: every CAIRN_* variable, parsed once ------------------ */
 typedef struct options {
-    bool stats;                  /* CAIRN_STATS: report at exit          */
+    int stats;                   /* CAIRN_STATS: 0 none, 1 text, 2 json at exit */
+    long stats_interval_ms;      /* CAIRN_STATS_INTERVAL: timeline samples */
+    const char *stats_file;      /* CAIRN_STATS_FILE: where they go      */
     bool verbose;                /* CAIRN_VERBOSE: print options at start */
     bool background;             /* CAIRN_BACKGROUND: purger thread allowed */
     long purge_delay_ms;         /* CAIRN_PURGE_DELAY                    */
@@ -83,6 +85,8 @@ typedef struct os_totals {
 } os_totals_t;
 void  os_counters(os_totals_t *t);
 uint64_t os_resident_bytes(void);
+uint64_t os_resident_in(const void *p, size_t len);   /* mincore            */
+uint64_t os_rss_rollup(void);                         /* smaps_rollup's Rss  */
 
 /* ---- spinlocks (lock_t in types.h) ------------------------------------- */
 #if defined(__x86_64__) || defined(__i386__)
@@ -204,7 +208,6 @@ void   arenas_purge(uint64_t now, bool force);
 void   arenas_lock_all(void);
 void   arenas_unlock_all(void);
 void   arenas_reinit_child(void);
-int    arenas_check(FILE *report);
 void   arenas_stats(arena_totals_t *t);
 uint64_t arenas_dirty_hint(void);
 unsigned arenas_count(void);
@@ -222,7 +225,6 @@ bool   huge_recently_freed(const void *p);   /* a second free's message */
 void   huge_lock(void);
 void   huge_unlock(void);
 void   huge_reinit_child(void);
-int    huge_check(FILE *report);
 void   huge_stats(huge_totals_t *t);
 uint64_t huge_cache_dirty_hint(void);
 
@@ -273,6 +275,58 @@ void     purge_fork_prepare(void);
 void     purge_fork_parent(void);
 void     purge_fork_child(void);
 
+/* ---- walk.c: one walk over everything cairn holds ------------------------ */
+/* Items come in this order: each heap (W_HEAP), its small segments with
+ * their pages in use and free pages (and, with WALK_BLOCKS, the live blocks
+ * of pages the caller may read), then W_HEAP_END while the heap's page lock
+ * is still held; each arena (W_ARENA), its segments and their blocks in
+ * address order, W_ARENA_END; every huge mapping, W_HUGE_END; cached
+ * segments. The callback runs with the lock of what it is shown held, so
+ * it must not call the allocator. It returns a count (problems, for the
+ * checker) that walk_all sums, or WALK_STOP to end the walk. */
+enum walk_kind {
+    W_HEAP, W_SMALL_SEG, W_PAGE, W_FREE_PAGE, W_BLOCK, W_HEAP_END,
+    W_ARENA, W_LARGE_SEG, W_LARGE_BLOCK, W_LARGE_SEG_END, W_ARENA_END,
+    W_HUGE, W_CACHED_HUGE, W_HUGE_END, W_CACHED_SEG,
+};
+#define WALK_STOP (-1)
+#define WALK_BLOCKS 1u
+/* What a W_LARGE_BLOCK / W_LARGE_SEG_END says about the tags (large.c
+ * checks them as it walks, since a broken tag ends a segment's walk). */
+enum { LW_FREE = 1, LW_BUSY = 2, LW_DIRTY = 4, LW_LIVE_BIT = 8, LW_BAD_TAG = 16,
+       LW_TWO_FREE = 32, LW_BAD_DIRTY = 64, LW_BAD_END = 128, LW_BAD_BITS = 256, LW_BAD_HEADER = 512 };
+typedef struct walk_item {
+    enum walk_kind kind;
+    bool owned;                  /* heap: its pages' lists may be read    */
+    heap_t *heap;
+    small_seg_t *sseg;
+    page_t *page;
+    arena_t *arena;
+    large_seg_t *lseg;
+    huge_hdr_t *huge;
+    const void *addr;            /* block, large block, huge, cached seg  */
+    size_t size;                 /* its size (usable for blocks)          */
+    uint64_t resident;           /* free or cached: may be resident       */
+    unsigned flags;              /* LW_* for large items                  */
+} walk_item_t;
+typedef int (*walk_fn)(const walk_item_t *it, void *arg);
+int walk_all(walk_fn fn, void *arg, unsigned flags);
+int heaps_walk(walk_fn fn, void *arg, unsigned flags);          /* heap.c     */
+int segments_walk(heap_t *h, bool owned, walk_fn fn, void *arg, unsigned flags); /* segment.c */
+int page_walk_blocks(page_t *pg, walk_fn fn, void *arg);        /* page.c     */
+int arenas_walk(walk_fn fn, void *arg);                         /* large.c    */
+int huge_walk(walk_fn fn, void *arg);                           /* huge.c     */
+int seg_cache_walk(walk_fn fn, void *arg);                      /* segcache.c */
+/* What a walk of an arena counted, for the checks of its lists (large.c). */
+typedef struct large_tally {
+    uint64_t free, dirty_blocks, dirty_bytes, live_bytes, segs, seg_bytes;
+} large_tally_t;
+int arena_check_lists(arena_t *a, const large_tally_t *t, FILE *report);
+
+/* ---- ledger.c ------------------------------------------------------------ */
+void ledger_sample_due(uint64_t now);   /* a timeline sample if one is due */
+void ledger_json_object(FILE *f);
+
 /* ---- alloc.c: entry points shared by the API layer ---------------------- */
 void  *alloc_aligned(size_t size, size_t align);
 void  *large_alloc_here(size_t size, size_t align);
@@ -283,7 +337,6 @@ void   free_aligned_sized_checked(void *p, size_t alignment, size_t size);
 extern _Atomic uint64_t cairn_orphan_frees, cairn_orphan_bytes;
 void stats_refault(uint64_t bytes);     /* purged memory handed out again */
 void stats_at_exit(FILE *f);
-int  check_small_heap(heap_t *h, FILE *report);
 
 /* ---- fork.c ---------------------------------------------------------------- */
 void fork_handlers_install(void);

@@ -515,63 +515,89 @@ uint64_t arenas_dirty_hint(void) {
     return d;
 }
 
-/* ---- invariant checker ------------------------------------------------------------------- */
-#define PROBLEM(...) do { bad++; if (report) fprintf(report, __VA_ARGS__); } while (0)
-
-typedef struct walk_counts { uint64_t free, dirty_blocks, dirty_bytes, live_bytes, busy; } walk_counts_t;
-
-/* One block of a segment walk: its tag against its neighbours and its bit. */
-static int check_block(const large_seg_t *s, lblock_t *b, size_t prev, bool prev_free,
-                       walk_counts_t *w, FILE *report) {
-    int bad = 0;
-    size_t sz = lb_size(b);
-    if (!tag_ok(b) || sz < LB_MIN || (uintptr_t)b + sz > lseg_end(s) || b->prev_size != prev) {
-        PROBLEM("large block %p: bad boundary tag\n", (void *)b);
-        return bad;
-    }
-    if (lb_mergeable(b) && prev_free) PROBLEM("large block %p: two free neighbours\n", (void *)b);
-    if (live_test(s, (char *)b + LB_HDR) == lb_free(b))
-        PROBLEM("large block %p: live bit disagrees with its tag\n", (void *)b);
-    if (b->size_flags & LB_BUSY) w->busy++;
-    else if (lb_free(b)) {
-        w->free++;
-        w->dirty_bytes += b->dirty;
-        if (b->size_flags & LB_DIRTY) w->dirty_blocks++;
-        if (!!b->dirty != !!(b->size_flags & LB_DIRTY) || b->dirty > sz)
-            PROBLEM("large block %p: dirty estimate %llu inconsistent\n", (void *)b,
-                    (unsigned long long)b->dirty);
-    } else w->live_bytes += sz - LB_HDR;
-    return bad;
-}
-
-/* Walk one segment by boundary tags. */
-static int check_lseg(arena_t *a, large_seg_t *s, walk_counts_t *w, FILE *report) {
-    int bad = 0;
+/* ---- the walk ------------------------------------------------------------------------ */
+static bool header_ok(const arena_t *a, const large_seg_t *s) {
     if (s->kind != SEG_LARGE || s->arena != a || segmap_header(s) != s || s->size != s->chunks * SEG_SIZE ||
         s->first != lseg_first(s->size))
-        PROBLEM("large segment %p: header inconsistent\n", (void *)s);
+        return false;
     for (unsigned k = 1; k < s->chunks; k++)
-        if (segmap_header((char *)s + (size_t)k * SEG_SIZE) != s)
-            PROBLEM("large segment %p: chunk %u not mapped to it\n", (void *)s, k);
+        if (segmap_header((const char *)s + (size_t)k * SEG_SIZE) != s) return false;
+    return true;
+}
+
+/* The walk's view of block b (after prev, whose mergeable state is given). */
+static unsigned block_flags(const large_seg_t *s, lblock_t *b, bool prev_free) {
+    unsigned f = 0;
+    size_t sz = lb_size(b);
+    if (lb_free(b)) f |= LW_FREE;
+    if (b->size_flags & LB_BUSY) f |= LW_BUSY;
+    if (b->size_flags & LB_DIRTY) f |= LW_DIRTY;
+    if (live_test(s, (char *)b + LB_HDR)) f |= LW_LIVE_BIT;
+    if (lb_mergeable(b) && prev_free) f |= LW_TWO_FREE;
+    if (lb_mergeable(b) && (!!b->dirty != !!(b->size_flags & LB_DIRTY) || b->dirty > sz)) f |= LW_BAD_DIRTY;
+    return f;
+}
+
+/* One segment by boundary tags, checking each tag before stepping over it:
+ * a broken tag is shown (LW_BAD_TAG) and ends the segment's walk. */
+static int walk_lseg(arena_t *a, large_seg_t *s, walk_fn fn, void *arg) {
+    walk_item_t it = { .kind = W_LARGE_SEG, .arena = a, .lseg = s, .addr = s, .size = s->size,
+                       .flags = header_ok(a, s) ? 0 : LW_BAD_HEADER };
+    int total = 0, r = fn(&it, arg);
+    if (r == WALK_STOP || (it.flags & LW_BAD_HEADER)) return r;
+    total += r;
     lblock_t *b = (lblock_t *)((char *)s + s->first), *end = (lblock_t *)lseg_end(s);
     size_t prev = 0;
     uint64_t live = 0, bits = 0;
     bool prev_free = false;
-    for (size_t i = 0; i < s->size / LB_GRAIN / 64; i++) bits += (uint64_t)__builtin_popcountll(s->live[i]);
+    it.kind = W_LARGE_BLOCK;
     while (b < end) {
-        int e = check_block(s, b, prev, prev_free, w, report);
-        if (e) return bad + e;
-        if (!lb_free(b)) live++;
+        size_t sz = lb_size(b);
+        bool bad = !tag_ok(b) || sz < LB_MIN || (uintptr_t)b + sz > (uintptr_t)end || b->prev_size != prev;
+        it.addr = (char *)b + LB_HDR;
+        it.size = sz;
+        it.flags = bad ? LW_BAD_TAG : block_flags(s, b, prev_free);
+        it.resident = !bad && lb_free(b) ? b->dirty : 0;
+        if ((r = fn(&it, arg)) == WALK_STOP) return r;
+        total += r;
+        if (bad) return total;
+        live += !lb_free(b);
         prev_free = lb_mergeable(b);
-        prev = lb_size(b);
+        prev = sz;
         b = lb_next(b);
     }
-    if (b != end || lb_size(b) != 0 || b->prev_size != prev)
-        PROBLEM("large segment %p: sentinel broken\n", (void *)s);
-    if (bits != live) PROBLEM("large segment %p: %llu live bits, %llu live blocks\n", (void *)s,
-                              (unsigned long long)bits, (unsigned long long)live);
-    return bad;
+    for (size_t i = 0; i < s->size / LB_GRAIN / 64; i++) bits += (uint64_t)__builtin_popcountll(s->live[i]);
+    it.kind = W_LARGE_SEG_END;
+    it.addr = b;
+    it.flags = (b != end || lb_size(b) != 0 || b->prev_size != prev ? LW_BAD_END : 0) | (bits != live ? LW_BAD_BITS : 0);
+    r = fn(&it, arg);
+    return r == WALK_STOP ? r : total + r;
 }
+
+int arenas_walk(walk_fn fn, void *arg) {
+    int total = 0, r = 0;
+    for (unsigned i = 0; i < n_arenas && r != WALK_STOP; i++) {
+        arena_t *a = &arenas[i];
+        pthread_mutex_lock(&a->lock);
+        walk_item_t it = { .kind = W_ARENA, .arena = a };
+        r = fn(&it, arg);
+        for (large_seg_t *s = a->segs; s && r != WALK_STOP; s = s->next) {
+            total += r;
+            r = walk_lseg(a, s, fn, arg);
+        }
+        if (r != WALK_STOP) {
+            total += r;
+            it.kind = W_ARENA_END;
+            r = fn(&it, arg);
+            if (r != WALK_STOP) total += r;
+        }
+        pthread_mutex_unlock(&a->lock);
+    }
+    return r == WALK_STOP ? WALK_STOP : total;
+}
+
+/* ---- checks of an arena's index, given what a walk counted (lock held) ---- */
+#define PROBLEM(...) do { bad++; if (report) fprintf(report, __VA_ARGS__); } while (0)
 
 static int check_index(arena_t *a, uint64_t *listed, FILE *report) {
     int bad = 0;
@@ -592,33 +618,18 @@ static int check_index(arena_t *a, uint64_t *listed, FILE *report) {
     return bad;
 }
 
-static int check_arena(arena_t *a, FILE *report) {
+int arena_check_lists(arena_t *a, const large_tally_t *t, FILE *report) {
     int bad = 0;
-    walk_counts_t w = { 0 };
-    uint64_t listed = 0, dirty = 0, nsegs = 0, seg_bytes = 0;
-    for (large_seg_t *s = a->segs; s; s = s->next, nsegs++) {
-        bad += check_lseg(a, s, &w, report);
-        seg_bytes += s->size;
-    }
+    uint64_t listed = 0, dirty = 0;
     bad += check_index(a, &listed, report);
     for (lblock_t *b = a->dirty_head; b; b = b->next_dirty, dirty++)
         if (!lb_mergeable(b) || !(b->size_flags & LB_DIRTY)) { PROBLEM("arena %u: dirty list\n", a->index); break; }
-    if (listed != w.free || dirty != w.dirty_blocks || nsegs != a->nsegs || seg_bytes != a->seg_bytes ||
-        w.live_bytes != a->live_bytes || w.dirty_bytes != a->decay.dirty)
+    if (listed != t->free || dirty != t->dirty_blocks || t->segs != a->nsegs || t->seg_bytes != a->seg_bytes ||
+        t->live_bytes != a->live_bytes || t->dirty_bytes != a->decay.dirty)
         PROBLEM("arena %u: counts disagree (free %llu/%llu dirty %llu/%llu live %llu/%llu dirty bytes %llu/%llu)\n",
-                a->index, (unsigned long long)listed, (unsigned long long)w.free, (unsigned long long)dirty,
-                (unsigned long long)w.dirty_blocks, (unsigned long long)w.live_bytes,
-                (unsigned long long)a->live_bytes, (unsigned long long)w.dirty_bytes,
+                a->index, (unsigned long long)listed, (unsigned long long)t->free, (unsigned long long)dirty,
+                (unsigned long long)t->dirty_blocks, (unsigned long long)t->live_bytes,
+                (unsigned long long)a->live_bytes, (unsigned long long)t->dirty_bytes,
                 (unsigned long long)a->decay.dirty);
-    return bad;
-}
-
-int arenas_check(FILE *report) {
-    int bad = 0;
-    for (unsigned i = 0; i < n_arenas; i++) {
-        pthread_mutex_lock(&arenas[i].lock);
-        bad += check_arena(&arenas[i], report);
-        pthread_mutex_unlock(&arenas[i].lock);
-    }
     return bad;
 }

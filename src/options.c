@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-options_t cairn_opt = { .stats = false, .verbose = false, .background = true,
+options_t cairn_opt = { .stats = 0, .verbose = false, .background = true,
                         .purge_delay_ms = 1000, .arenas = 0 };
 
 /* Parses a non-negative decimal integer; false if s is not one. */
@@ -59,7 +59,17 @@ static void parse_duration(const char *name, long max_ms, long *out) {
 
 void options_init(void) {
     long arenas = 0;
-    parse_bool("CAIRN_STATS", &cairn_opt.stats);
+    const char *st = getenv("CAIRN_STATS");
+    if (st && !strcmp(st, "json")) cairn_opt.stats = 2;
+    else if (st) {
+        bool on = false;
+        parse_bool("CAIRN_STATS", &on);
+        cairn_opt.stats = on;
+    }
+    parse_duration("CAIRN_STATS_INTERVAL", 3600L * 1000, &cairn_opt.stats_interval_ms);
+    cairn_opt.stats_file = getenv("CAIRN_STATS_FILE");
+    if (cairn_opt.stats_interval_ms && !cairn_opt.stats_file)
+        cairn_warn("CAIRN_STATS_INTERVAL needs CAIRN_STATS_FILE: no timeline", "");
     parse_bool("CAIRN_VERBOSE", &cairn_opt.verbose);
     parse_bool("CAIRN_BACKGROUND", &cairn_opt.background);
     parse_duration("CAIRN_PURGE_DELAY", 3600L * 1000, &cairn_opt.purge_delay_ms);
@@ -70,7 +80,11 @@ void options_init(void) {
 API void cairn_options_print(FILE *f) {
     fprintf(f, "cairn %d.%d.%d options:\n", CAIRN_VERSION_MAJOR,
             CAIRN_VERSION_MINOR, CAIRN_VERSION_PATCH);
-    fprintf(f, "  CAIRN_STATS=%d\n  CAIRN_VERBOSE=%d\n", cairn_opt.stats, cairn_opt.verbose);
+    fprintf(f, "  CAIRN_STATS=%s\n  CAIRN_VERBOSE=%d\n", cairn_opt.stats == 2 ? "json" : cairn_opt.stats ? "1" : "0",
+            cairn_opt.verbose);
+    if (cairn_opt.stats_interval_ms)
+        fprintf(f, "  CAIRN_STATS_INTERVAL=%ldms CAIRN_STATS_FILE=%s\n", cairn_opt.stats_interval_ms,
+                cairn_opt.stats_file ? cairn_opt.stats_file : "(none)");
     fprintf(f, "  CAIRN_PURGE_DELAY=%ldms\n", cairn_opt.purge_delay_ms);
     fprintf(f, "  CAIRN_BACKGROUND=%d (purger thread %s)\n", cairn_opt.background,
             purge_thread_running() ? "running" : cairn_opt.background ? "not started yet" : "off");

@@ -11,6 +11,7 @@
 #include <sys/mman.h>
 #include <time.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 static _Atomic long fail_after = -1;     /* -1: never fail */
@@ -196,3 +197,41 @@ uint64_t os_resident_bytes(void) {
     while (*s >= '0' && *s <= '9') pages = pages * 10 + (uint64_t)(*s++ - '0');
     return pages * (uint64_t)kernel_page;
 }
+
+/* Promise: bytes of the kernel pages that start in [p, p + len) and are
+ * resident now (mincore, in steps of 4096 pages; no allocation), so ranges
+ * that tile memory never count a page twice. 0 for an unmapped range. */
+uint64_t os_resident_in(const void *p, size_t len) {
+    unsigned char vec[4096];
+    uintptr_t a = align_up((uintptr_t)p, kernel_page), end = (uintptr_t)p + len;
+    uint64_t resident = 0;
+    while (a < end) {
+        size_t pages = (end - a + kernel_page - 1) / kernel_page;
+        if (pages > sizeof vec) pages = sizeof vec;
+        if (mincore((void *)a, pages * kernel_page, vec) != 0) return resident;
+        for (size_t i = 0; i < pages; i++) resident += (vec[i] & 1) ? kernel_page : 0;
+        a += pages * kernel_page;
+    }
+    return resident;
+}
+
+/* Promise: the process RSS as /proc/self/smaps_rollup counts it (its Rss
+ * line), read without allocating; /proc/self/statm's figure if that file
+ * cannot be read. */
+uint64_t os_rss_rollup(void) {
+    char buf[2048];
+    int fd = open("/proc/self/smaps_rollup", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return os_resident_bytes();
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0) return os_resident_bytes();
+    buf[n] = 0;
+    const char *s = strstr(buf, "\nRss:");
+    if (!s) return os_resident_bytes();
+    s += 5;
+    while (*s == ' ') s++;
+    uint64_t kib = 0;
+    while (*s >= '0' && *s <= '9') kib = kib * 10 + (uint64_t)(*s++ - '0');
+    return kib * 1024;
+}
+

@@ -238,6 +238,7 @@ NOINLINE void *small_refill(heap_t *h, unsigned cls) {
             heap_sweep(h);
         }
         purge_tick(h, now);
+        if (cairn_opt.stats_interval_ms && !purge_thread_running()) ledger_sample_due(now);
     }
     page_t *pg = find_page(h, cls);
     if (!pg) {
@@ -286,3 +287,36 @@ NOINLINE void small_free_remote(page_t *pg, block_t *b) {
         atomic_fetch_add_explicit(&cairn_orphan_bytes, bs, memory_order_relaxed);
     }
 }
+
+/* ---- the walk: live blocks of a page (owner, or heap lock) ------------------ */
+static void mark_list(const page_t *pg, const block_t *b, uint64_t *bits) {
+    uintptr_t start = page_start(pg);
+    for (uint32_t n = 0; !list_end(b) && n <= pg->capacity; b = link_get(pg, b), n++) {
+        uint32_t i = (uint32_t)(((uintptr_t)b - start) / pg->block_size);
+        if (i < pg->capacity) bits[i / 64] |= (uint64_t)1 << (i % 64);
+    }
+}
+
+/* Every carved block that is on no free list and in no hole: handed out.
+ * (A block another thread freed and the owner has not collected yet is on
+ * thread_free, so it counts as free here.) */
+int page_walk_blocks(page_t *pg, walk_fn fn, void *arg) {
+    uint64_t bits[PAGE_SIZE_ / 16 / 64] = { 0 };
+    mark_list(pg, pg->free, bits);
+    mark_list(pg, pg->local_free, bits);
+    uintptr_t tf = atomic_load_explicit(&pg->thread_free, memory_order_acquire) & ~TF_FULL;
+    if (tf) mark_list(pg, (const block_t *)tf, bits);
+    uintptr_t start = page_start(pg);
+    int total = 0;
+    for (uint32_t i = 0; i < pg->capacity; i++) {
+        uintptr_t a = start + (uintptr_t)i * pg->block_size;
+        if ((bits[i / 64] >> (i % 64) & 1) || page_in_hole(pg, a)) continue;
+        walk_item_t it = { .kind = W_BLOCK, .heap = pg->heap, .owned = true, .page = pg,
+                           .addr = (const void *)a, .size = pg->block_size };
+        int r = fn(&it, arg);
+        if (r == WALK_STOP) return r;
+        total += r;
+    }
+    return total;
+}
+

@@ -95,9 +95,14 @@ static void *purger_main(void *arg) {
     (void)arg;
     pthread_mutex_lock(&bg_mu);
     for (;;) {
-        purge_pass(os_clock_ms(), false);
-        if (any_dirty()) {
-            wait_ms(purge_epoch_ms());
+        uint64_t now = os_clock_ms();
+        purge_pass(now, false);
+        ledger_sample_due(now);
+        uint64_t wait = purge_epoch_ms();
+        if (cairn_opt.stats_interval_ms && (uint64_t)cairn_opt.stats_interval_ms < wait)
+            wait = (uint64_t)cairn_opt.stats_interval_ms;
+        if (any_dirty() || cairn_opt.stats_interval_ms) {
+            wait_ms(wait ? wait : 1);
             continue;
         }
         atomic_store(&bg_sleeping, 1);
@@ -160,7 +165,8 @@ void purge_tick(heap_t *h, uint64_t now) {
     int st = atomic_load_explicit(&bg_state, memory_order_relaxed);
     bool now_only = cairn_opt.purge_delay_ms == 0;
     if (st == BG_RUNNING && !now_only) { wake_purger(); return; }
-    if (st == BG_OFF && cairn_opt.background && !now_only && worth_a_purger(h)) {
+    bool sampling = cairn_opt.stats_interval_ms && cairn_main_running();
+    if (st == BG_OFF && cairn_opt.background && !now_only && (sampling || worth_a_purger(h))) {
         start_purger();
         if (purge_thread_running()) return;
     }

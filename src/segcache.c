@@ -78,3 +78,16 @@ void seg_cache_stats(uint64_t *count, uint64_t *dirty) {
     *dirty = cache_decay.dirty;
     pthread_mutex_unlock(&cache_lock);
 }
+
+int seg_cache_walk(walk_fn fn, void *arg) {
+    int total = 0, r = 0;
+    pthread_mutex_lock(&cache_lock);
+    for (unsigned i = 0; i < cache_n && r != WALK_STOP; i++) {
+        walk_item_t it = { .kind = W_CACHED_SEG, .addr = cache[i].seg, .size = SEG_SIZE,
+                           .resident = cache[i].resident };
+        if ((r = fn(&it, arg)) != WALK_STOP) total += r;
+    }
+    pthread_mutex_unlock(&cache_lock);
+    return r == WALK_STOP ? WALK_STOP : total;
+}
+

@@ -206,3 +206,45 @@ void segments_release_empty(heap_t *h) {
     }
     lock_release(&h->seg_lock);
 }
+
+/* ---- the walk ------------------------------------------------------------- */
+static int walk_segment(heap_t *h, small_seg_t *s, bool owned, walk_fn fn, void *arg, unsigned flags) {
+    walk_item_t it = { .kind = W_SMALL_SEG, .heap = h, .owned = owned, .sseg = s,
+                       .addr = s, .size = SEG_SIZE };
+    int total = 0, r = fn(&it, arg);
+    if (r == WALK_STOP) return r;
+    total += r;
+    for (unsigned i = 1; i < PAGES_PER_SEG; i++) {
+        page_t *pg = &s->pages[i];
+        it.kind = pg->in_use ? W_PAGE : W_FREE_PAGE;
+        it.page = pg;
+        it.addr = (char *)s + ((size_t)i << PAGE_SHIFT);
+        it.size = PAGE_SIZE_;
+        it.resident = pg->in_use ? 0 : (s->dirty_mask >> i & 1) ? pg->resident : 0;
+        if ((r = fn(&it, arg)) == WALK_STOP) return r;
+        total += r;
+        if (pg->in_use && owned && (flags & WALK_BLOCKS)) {
+            if ((r = page_walk_blocks(pg, fn, arg)) == WALK_STOP) return r;
+            total += r;
+        }
+    }
+    return total;
+}
+
+/* A heap's segments and pages, under its page lock; W_HEAP_END before the
+ * lock is dropped, so a check of the heap's dirty queue sees what the walk
+ * saw. */
+int segments_walk(heap_t *h, bool owned, walk_fn fn, void *arg, unsigned flags) {
+    int total = 0, r = 0;
+    lock_acquire(&h->seg_lock);
+    for (small_seg_t *s = h->segs; s && r != WALK_STOP; s = s->next) {
+        if ((r = walk_segment(h, s, owned, fn, arg, flags)) != WALK_STOP) total += r;
+    }
+    if (r != WALK_STOP) {
+        walk_item_t it = { .kind = W_HEAP_END, .heap = h, .owned = owned };
+        if ((r = fn(&it, arg)) != WALK_STOP) total += r;
+    }
+    lock_release(&h->seg_lock);
+    return r == WALK_STOP ? WALK_STOP : total;
+}
+

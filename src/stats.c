@@ -160,4 +160,27 @@ API void cairn_stats_print(FILE *f) {
                 s.mapped_bytes ? 100.0 * (double)s.live_bytes / (double)s.mapped_bytes : 0.0);
 }
 
-void stats_at_exit(FILE *f) { cairn_stats_print(f); }
+/* Every field of cairn_stats_t, then the ledger, as one JSON object. */
+API void cairn_stats_print_json(FILE *f) {
+    cairn_stats_t s;
+    cairn_stats_get(&s);
+#define F(name) fprintf(f, "\"%s\": %llu, ", #name, (unsigned long long)s.name)
+    fprintf(f, "{\"cairn\": \"%d.%d.%d\", ", CAIRN_VERSION_MAJOR, CAIRN_VERSION_MINOR, CAIRN_VERSION_PATCH);
+    F(malloc_calls); F(free_calls); F(realloc_calls); F(live_blocks); F(live_bytes);
+    F(small_live_blocks); F(large_live_blocks); F(huge_live_blocks); F(mapped_bytes);
+    F(peak_mapped_bytes); F(resident_bytes); F(mmap_calls); F(munmap_calls); F(purge_calls);
+    F(purged_bytes); F(segments); F(huge_mappings); F(heaps); F(abandoned_heaps); F(peak_rss_bytes);
+    F(dirty_bytes); F(dirty_small_bytes); F(dirty_large_bytes); F(dirty_cached_bytes); F(refault_bytes);
+    F(cached_segments); F(cached_huge_mappings); F(cached_huge_bytes); F(background_purger);
+#undef F
+    fprintf(f, "\"ledger\": ");
+    ledger_json_object(f);
+    fprintf(f, "}\n");
+}
+
+/* CAIRN_STATS=1: the report and the ledger; CAIRN_STATS=json: JSON. */
+void stats_at_exit(FILE *f) {
+    if (cairn_opt.stats == 2) { cairn_stats_print_json(f); return; }
+    cairn_stats_print(f);
+    cairn_ledger_print(f);
+}

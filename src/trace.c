@@ -10,7 +10,7 @@
  * libc calls that may allocate (pthread_setspecific, pthread_atfork) run
  * with the thread's guard set, so the recorder's own allocations are not
  * recorded. */
-#include "internal.h"
+#include "fastpath.h"
 #include "cairn.h"
 #include <errno.h>
 #include <fcntl.h>
@@ -21,6 +21,10 @@
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#define HAVE_TSC 1
+#endif
 
 /* ---- the format (docs/TRACE.md) ----------------------------------------- */
 enum { TR_MALLOC = 1, TR_CALLOC, TR_REALLOC, TR_FREE, TR_MEMALIGN, TR_POSIX_MEMALIGN,
@@ -70,6 +74,7 @@ static pthread_once_t key_once = PTHREAD_ONCE_INIT;
 static __thread struct {
     tbuf_t *buf;
     uint64_t last_id, last_us;        /* previous event's id and time      */
+    uint64_t clock_tsc, clock_us;     /* the last clock reading, and its TSC */
     uint32_t index;                   /* thread index + 1; 0 before its first event */
     bool busy;                        /* inside the recorder: record nothing */
 } tl;
@@ -79,6 +84,46 @@ static uint64_t now_ns(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Event times, in microseconds since the start. Reading the clock costs
+ * more than the rest of an event where the clock is paravirtual (a fifth of
+ * the recording time in a KVM guest), so with an invariant TSC the clock is
+ * read again only when the TSC says a microsecond has passed since the
+ * thread's last reading: an event within it gets that reading's time. */
+#ifdef HAVE_TSC
+static bool tsc_ok;                   /* the TSC ticks at a constant rate   */
+static uint64_t tsc_start;
+static _Atomic uint64_t tsc_per_us = 1000;   /* at most a microsecond at >= 1 GHz */
+
+static void tsc_init(void) {
+    unsigned a, b, c, d;
+    if (__get_cpuid(0x80000000, &a, &b, &c, &d) && a >= 0x80000007 &&
+        __get_cpuid(0x80000007, &a, &b, &c, &d))
+        tsc_ok = (d >> 8) & 1;        /* "invariant TSC" */
+    tsc_start = __builtin_ia32_rdtsc();
+}
+
+/* Once enough time has passed, the real rate (called at each chunk). */
+static void tsc_calibrate(void) {
+    uint64_t ns = now_ns() - start_ns, ticks = __builtin_ia32_rdtsc() - tsc_start;
+    if (tsc_ok && ns > 10000000) atomic_store_explicit(&tsc_per_us, ticks / (ns / 1000), memory_order_relaxed);
+}
+#else
+static void tsc_init(void) {}
+static void tsc_calibrate(void) {}
+#endif
+
+static inline uint64_t event_us(void) {
+#ifdef HAVE_TSC
+    if (tsc_ok) {
+        uint64_t t = __builtin_ia32_rdtsc();
+        if (t - tl.clock_tsc < atomic_load_explicit(&tsc_per_us, memory_order_relaxed)) return tl.clock_us;
+        tl.clock_tsc = t;
+        return tl.clock_us = (now_ns() - start_ns) / 1000;
+    }
+#endif
+    return (now_ns() - start_ns) / 1000;
 }
 
 static void put_le32(uint8_t *o, uint32_t v) {
@@ -130,8 +175,10 @@ static void stop(const char *why) {
  * without stopping the others. Memory grows with the live blocks instead
  * of being one huge table whose every page a random hash would touch. */
 #define STRIPES     256
+#ifndef STRIPE_MAX                     /* (overridable to test a full table) */
 #define STRIPE_MIN  ((size_t)1 << 10)
 #define STRIPE_MAX  ((size_t)1 << 19)   /* 128 Mi slots in all: ~96 M live blocks */
+#endif
 
 typedef struct slot { uintptr_t key; uint64_t id; } slot_t;
 typedef struct stripe {
@@ -219,17 +266,72 @@ static bool table_remove(const void *p, uint64_t *id) {
 
 static void table_full(void) { stop("trace table full (too many live blocks)"); }
 
+/* ---- small blocks: ids beside the blocks ----------------------------------------- */
+/* Most blocks are small, and a hash table of them misses the cache on
+ * nearly every call (it was half the cost of recording). A small block's
+ * id goes instead into a shadow array of its segment, indexed by page and
+ * block number: neighbouring blocks have neighbouring ids, and the memory
+ * is 8 bytes per block of the pages in use. No lock: a block is recorded
+ * by the thread that gets it before anyone else can know it, and freed
+ * once, after that, by whoever the program handed it to. */
+#define SEG_COUNT       ((size_t)1 << (ADDR_BITS - SEG_SHIFT))
+#define SLOTS_PER_PAGE  (PAGE_SIZE_ / MIN_ALIGN)
+#define SHADOW_BYTES    (PAGES_PER_SEG * SLOTS_PER_PAGE * sizeof(uint64_t))
+typedef _Atomic uint64_t shadow_t;        /* id + 1; 0: none */
+static _Atomic(shadow_t *) *shadow_dir;   /* by segment number */
+
+static shadow_t *shadow_leaf(size_t seg) {
+    shadow_t *leaf = atomic_load_explicit(&shadow_dir[seg], memory_order_acquire);
+    if (leaf) return leaf;
+    shadow_t *n = mmap(NULL, SHADOW_BYTES, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (n == MAP_FAILED) return NULL;
+    if (atomic_compare_exchange_strong(&shadow_dir[seg], &leaf, n)) return n;
+    munmap(n, SHADOW_BYTES);              /* another thread made it first */
+    return leaf;
+}
+
+/* The shadow slot of p when p is a small block (NULL otherwise). */
+static shadow_t *shadow_slot(const void *p) {
+    uintptr_t a = (uintptr_t)p;
+    if (!shadow_dir || segmap_get(a) != MAP_SMALL) return NULL;
+    const page_t *pg = small_page_of(a);
+    uint64_t prod = (uint64_t)(a & (PAGE_SIZE_ - 1)) * pg->recip;
+    if ((uint32_t)prod >= pg->recip || prod >= LOAD_RELAXED(pg->cap_hi)) return NULL;
+    shadow_t *leaf = shadow_leaf(a >> SEG_SHIFT);
+    if (!leaf) return NULL;
+    return &leaf[((a >> PAGE_SHIFT) & (PAGES_PER_SEG - 1)) * SLOTS_PER_PAGE + (prod >> 32)];
+}
+
+static bool id_insert(const void *p, uint64_t id) {
+    shadow_t *s = shadow_slot(p);
+    if (!s) return table_insert(p, id);
+    atomic_store_explicit(s, id + 1, memory_order_relaxed);
+    return true;
+}
+
+static bool id_remove(const void *p, uint64_t *id) {
+    shadow_t *s = shadow_slot(p);
+    if (!s) return table_remove(p, id);
+    uint64_t v = atomic_load_explicit(s, memory_order_relaxed);
+    if (!v) return false;
+    atomic_store_explicit(s, 0, memory_order_relaxed);
+    *id = v - 1;
+    return true;
+}
+
 /* ---- buffers and chunks ------------------------------------------------------ */
 /* Write b's events as one chunk (b's lock held). Only the process that
  * opened the file writes: a fork child's copies of the buffers are the
- * parent's events. */
+ * parent's events (and a vfork child shares the parent's memory, so it
+ * drops what it would write but changes nothing else). */
 static void flush_locked(tbuf_t *b) {
     if (b->count == 0 || b->closed) return;
     if (atomic_load(&forked) || getpid() != owner_pid) {
-        atomic_store(&state, ST_OFF);
-        b->closed = true;
+        b->count = b->used = 0;
         return;
     }
+    tsc_calibrate();
     put_le32(b->data, CHUNK_MAGIC);
     put_le32(b->data + 4, b->thread);
     put_le32(b->data + 8, b->count);
@@ -252,9 +354,11 @@ static void unregister(tbuf_t *b) {
     pthread_mutex_unlock(&reg_lock);
 }
 
-/* pthread key destructor: the thread's last events go out as it exits. */
+/* pthread key destructor: the thread's last events go out as it exits.
+ * In a fork child the locks may have been held at the fork: touch none. */
 static void thread_end(void *arg) {
     tbuf_t *b = arg;
+    if (atomic_load(&forked)) return;
     bool was_busy = tl.busy;
     tl.busy = true;
     lock_acquire(&b->lock);
@@ -294,7 +398,7 @@ static bool record(unsigned opbyte, int nids, uint64_t id, uint64_t id2, bool si
                    uint64_t size, int alog) {
     tbuf_t *b = tl.buf;
     if (unlikely(!b) && !(b = thread_start())) return false;
-    uint64_t us = (now_ns() - start_ns) / 1000;
+    uint64_t us = event_us();
     lock_acquire(&b->lock);
     bool ok = !b->closed;
     if (ok && b->used > BUF_BYTES - EVENT_MAX) {
@@ -354,6 +458,7 @@ static int open_trace(void) {
     if (flock(fd, LOCK_EX | LOCK_NB) != 0) { close(fd); return ST_OFF; }
     uint8_t h[HDR_BYTES] = "CAIRNTR1";
     start_ns = now_ns();
+    tsc_init();
     owner_pid = getpid();
     put_le32(h + 8, 1);
     put_le32(h + 12, 0);
@@ -365,6 +470,9 @@ static int open_trace(void) {
         close(fd);
         return ST_OFF;
     }
+    void *dir = mmap(NULL, SEG_COUNT * sizeof *shadow_dir, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (dir != MAP_FAILED) shadow_dir = dir;    /* else every block uses the table */
     trace_fd = fd;
     return ST_ON;
 }
@@ -426,7 +534,7 @@ static void note_alloc(unsigned op, const void *p, size_t size, size_t align) {
         return;
     }
     uint64_t id = atomic_fetch_add_explicit(&next_id, 1, memory_order_relaxed);
-    if (record(op | flags, 1, id, 0, true, size, alog) && !table_insert(p, id)) table_full();
+    if (record(op | flags, 1, id, 0, true, size, alog) && !id_insert(p, id)) table_full();
 }
 
 void trace_alloc(unsigned op, const void *p, size_t size, size_t align) {
@@ -445,7 +553,7 @@ void trace_free(unsigned op, const void *p, size_t size, size_t align) {
     int saved = errno;
     tl.busy = true;
     uint64_t id;
-    if (table_remove(p, &id))
+    if (id_remove(p, &id))
         record(op, 1, id, 0, op != TR_FREE, size, has_align(op) ? align_log(align) : -1);
     tl.busy = false;
     errno = saved;
@@ -467,16 +575,16 @@ void *trace_realloc(void *p, size_t size) {
     if (tl.busy || !recording()) return cairn_realloc(p, size);
     tl.busy = true;
     uint64_t old;
-    bool known = table_remove(p, &old);
+    bool known = id_remove(p, &old);
     void *q = cairn_realloc(p, size);
     int saved = errno;
     if (!known) {
         note_alloc(TR_MALLOC, q, size, 0);      /* the old block was never seen */
     } else if (q) {
         uint64_t id = atomic_fetch_add_explicit(&next_id, 1, memory_order_relaxed);
-        if (record(TR_REALLOC, 2, old, id, true, size, -1) && !table_insert(q, id)) table_full();
+        if (record(TR_REALLOC, 2, old, id, true, size, -1) && !id_insert(q, id)) table_full();
     } else {
-        if (!table_insert(p, old)) table_full();
+        if (!id_insert(p, old)) table_full();
         record(TR_REALLOC | TRF_FAILED, 1, old, 0, true, size, -1);
     }
     tl.busy = false;

@@ -118,6 +118,8 @@ t api-prefixed      120 "$T/pfx/t_api"
 t sizeclass         60  "$T/std/t_sizeclass"
 t internal          60  "$T/pfx/t_internal"
 t cxx               60  "$T/std/t_cxx"
+t ledger            120 env CAIRN_PURGE_DELAY=60s "$T/pfx/t_ledger"
+t stats-outputs     120 bash tests/t_stats_out.sh "$LIB"
 t reuse             120 "$T/std/t_reuse"
 t trim              120 "$T/std/t_trim"
 t purge-nodelay     120 env CAIRN_PURGE_DELAY=0 "$T/std/t_trim" nodelay
@@ -202,6 +204,13 @@ done
 
 # ---- benchmark suite smoke test (builds it, one tiny workload; never timed) ----
 t bench-smoke       300 make --no-print-directory bench-smoke
+
+# ---- trace record and replay (tools/, docs/TRACE.md) --------------------------------
+for c in record replay summary import fork exit-race python not-in-libcairn ledger samples plot \
+         bad-magic bad-short bad-version bad-truncated bad-chunk-magic bad-varint bad-op bad-count \
+         bad-never-allocated bad-double-free bad-cycle bad-alloc bad-missing bad-rep; do
+    t "trace-$c" 120 bash tests/t_trace.sh "$B" "$c"
+done
 
 end=$(date +%s)
 echo "total time $((end - start))s"

@@ -26,7 +26,7 @@ CXX         ?= g++
 TESTS       ?=
 
 STD_TESTS  := t_api t_sizeclass t_trim t_pooled t_idle t_options t_holes t_limits t_exitdtor t_reuse t_stress t_remote t_threads t_fork t_faults t_misuse
-PFX_TESTS  := t_internal t_api t_stress t_faults t_misuse t_remote t_threads t_fork
+PFX_TESTS  := t_internal t_ledger t_api t_stress t_faults t_misuse t_remote t_threads t_fork
 ASAN_TESTS := t_api t_sizeclass t_reuse t_stress t_faults t_remote
 TSAN_TESTS := t_remote t_threads t_stress
 

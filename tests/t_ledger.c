@@ -1,0 +1,140 @@
+/* t_ledger.c: the ledger and the walker.
+ *  - the ledger's parts add up to its total, and total + other == RSS;
+ *  - each part moves the right way on a crafted pattern: many 17-byte
+ *    blocks raise the rounding; freeing every other one raises the free
+ *    space in partly used pages; a big free of large blocks raises the free
+ *    space in the arenas, a big free of small ones the free pages not yet
+ *    returned, until malloc_trim gives them back;
+ *  - the walker shows every live block exactly once, across small, large
+ *    and huge blocks, after random allocation and freeing with blocks freed
+ *    by another thread in between.
+ * Built with the prefixed API (tests/tests.mk pfx/), so every block in
+ * cairn is the test's own. Run with a long CAIRN_PURGE_DELAY (run.sh). */
+#include "testutil.h"
+#include <pthread.h>
+#include <stdbool.h>
+
+static cairn_ledger_t led(void)
+{
+    cairn_ledger_t l;
+    cairn_ledger_get(&l);
+    uint64_t sum = 0;
+    for (int i = 0; i < CAIRN_LEDGER_PARTS; i++) sum += l.part[i];
+    CHECK(l.size == sizeof l && sum == l.total, "parts sum %" PRIu64 " != total %" PRIu64, sum, l.total);
+    CHECK(l.other == (int64_t)l.rss - (int64_t)l.total);
+    return l;
+}
+
+#define DELTA(b, a, i) ((int64_t)(b).part[i] - (int64_t)(a).part[i])
+
+static void moves(void)
+{
+    enum { N = 60000 };
+    static void *p[N];
+    cairn_ledger_t l0 = led();
+    for (int i = 0; i < N; i++) { p[i] = A_malloc(17); CHECK(p[i]); memset(p[i], 1, 17); }
+    cairn_ledger_t l1 = led();
+    /* class 32: the estimate is half of the 16-byte step per block */
+    CHECK(DELTA(l1, l0, 1) >= (int64_t)N * 8 * 9 / 10, "rounding rose by %" PRId64, DELTA(l1, l0, 1));
+    CHECK(DELTA(l1, l0, 0) >= (int64_t)N * 20, "live requested rose by %" PRId64, DELTA(l1, l0, 0));
+    for (int i = 0; i < N; i += 2) A_free(p[i]);
+    cairn_ledger_t l2 = led();
+    CHECK(DELTA(l2, l1, 3) >= (int64_t)N / 2 * 32 * 9 / 10, "free in used pages rose by %" PRId64,
+          DELTA(l2, l1, 3));
+    CHECK(DELTA(l2, l1, 1) < 0, "rounding did not fall with half the blocks freed");
+    for (int i = 1; i < N; i += 2) A_free(p[i]);
+
+    /* a big free of large blocks: free space in the arenas */
+    enum { L = 600 };
+    static void *q[L];
+    for (int i = 0; i < L; i++) { q[i] = A_malloc(100 * KiB); CHECK(q[i]); memset(q[i], 2, 100 * KiB); }
+    cairn_ledger_t l3 = led();
+    for (int i = 0; i < L; i++) A_free(q[i]);
+    cairn_ledger_t l4 = led();
+    CHECK(DELTA(l4, l3, 4) >= (int64_t)(L * 100 * KiB * 8 / 10), "large free rose by %" PRId64, DELTA(l4, l3, 4));
+    CHECK(DELTA(l4, l3, 0) <= -(int64_t)(L * 90 * KiB), "live fell by %" PRId64 " only", DELTA(l4, l3, 0));
+    /* a big free of small blocks: free pages not yet returned */
+    for (int i = 0; i < N; i++) { p[i] = A_malloc(500); CHECK(p[i]); memset(p[i], 3, 500); }
+    for (int i = 0; i < N; i++) A_free(p[i]);
+    cairn_ledger_t l5 = led();
+    /* pages left empty are free pages; segments left empty go to the
+     * segment cache: both are free memory not yet returned */
+    int64_t freed = DELTA(l5, l4, 5) + DELTA(l5, l4, 6);
+    CHECK(freed >= (int64_t)N * 500 / 2, "free pages and cache rose by %" PRId64, freed);
+    A_malloc_trim(0);
+    cairn_ledger_t l6 = led();
+    CHECK(l6.part[4] + l6.part[5] + l6.part[6] <= 2 * MiB, "after trim %" PRIu64 " free bytes remain resident",
+          l6.part[4] + l6.part[5] + l6.part[6]);
+    fprintf(stderr, "ledger: rounding +%" PRId64 ", external +%" PRId64 ", large free +%" PRId64
+            ", free pages and cache +%" PRId64 "\n", DELTA(l1, l0, 1), DELTA(l2, l1, 3), DELTA(l4, l3, 4), freed);
+}
+
+/* ---- every live block exactly once --------------------------------------- */
+enum { NB = 20000 };
+static void *live[NB];
+static size_t nlive;
+static unsigned char seen[NB];
+static long extra, dups;
+
+static int cmp_ptr(const void *a, const void *b)
+{
+    uintptr_t x = (uintptr_t)*(void *const *)a, y = (uintptr_t)*(void *const *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int visit(const cairn_item_t *it, void *arg)
+{
+    (void)arg;
+    bool block = it->kind == CAIRN_ITEM_BLOCK || it->kind == CAIRN_ITEM_HUGE ||
+                 (it->kind == CAIRN_ITEM_LARGE_BLOCK && it->live);
+    if (!block) return 0;
+    void *key = (void *)it->addr, **hit = bsearch(&key, live, nlive, sizeof *live, cmp_ptr);
+    if (!hit) { extra++; return 0; }
+    if (seen[hit - live]++) dups++;
+    return 0;
+}
+
+static void *remote_free(void *arg)
+{
+    void **v = arg;
+    for (int i = 0; v[i]; i++) A_free(v[i]);
+    return NULL;
+}
+
+static void walk_sees_all(void)
+{
+    rng_t r;
+    rng_seed(&r, 2024);
+    static void *gone[NB];
+    size_t ngone = 0;
+    for (size_t i = 0; i < NB; i++) {
+        uint64_t x = rng_below(&r, 1000);
+        size_t s = x < 900 ? rng_range(&r, 1, 4000) : x < 998 ? rng_range(&r, 16 * KiB, 2 * MiB)
+                                                         : cairn_large_max() + 4096;
+        void *p = A_malloc(s);
+        CHECK(p);
+        if (rng_below(&r, 3) == 0) { if (ngone < NB - 1) gone[ngone++] = p; else A_free(p); }
+        else live[nlive++] = p;
+    }
+    gone[ngone] = NULL;
+    pthread_t t;                                   /* frees by another thread */
+    CHECK(pthread_create(&t, NULL, remote_free, gone) == 0);
+    CHECK(pthread_join(t, NULL) == 0);
+    qsort(live, nlive, sizeof *live, cmp_ptr);
+    CHECK(cairn_walk(visit, NULL, CAIRN_WALK_BLOCKS) == 0);
+    size_t missing = 0;
+    for (size_t i = 0; i < nlive; i++) missing += !seen[i];
+    fprintf(stderr, "walk: %zu live blocks, %zu missing, %ld twice, %ld unknown\n", nlive, missing, dups, extra);
+    CHECK(missing == 0 && dups == 0 && extra == 0);
+    for (size_t i = 0; i < nlive; i++) A_free(live[i]);
+}
+
+int main(void)
+{
+    watchdog(120);
+    moves();
+    walk_sees_all();
+    CHECK(heap_check_ok());
+    printf("t_ledger: ok\n");
+    return 0;
+}
