@@ -65,8 +65,9 @@ static int check_segment(const heap_t *h, const small_seg_t *s, check_ctx_t *c) 
     unsigned used = 0;
     for (unsigned i = 1; i < PAGES_PER_SEG; i++) {
         bool free_bit = (s->free_mask | s->busy_mask) >> i & 1;
-        if (free_bit == (bool)s->pages[i].in_use) PROBLEM("segment %p: page %u mask\n", (const void *)s, i);
-        used += s->pages[i].in_use;
+        bool live = LOAD_RELAXED(s->pages[i].in_use);
+        if (free_bit == live) PROBLEM("segment %p: page %u mask\n", (const void *)s, i);
+        used += live;
     }
     c->dirty += (unsigned)__builtin_popcountll(s->dirty_mask);
     if (used != s->used_pages) PROBLEM("segment %p: used_pages %u != %u\n", (const void *)s, s->used_pages, used);

@@ -34,7 +34,7 @@ static inline FAST void *page_pop(heap_t *h, page_t *pg, block_t *b) {
     block_t *next = (block_t *)((uintptr_t)b->next ^ pg->key);
     if (unlikely(((uintptr_t)next ^ (uintptr_t)b) >> PAGE_SHIFT)) return page_corrupt(pg, b);
     pg->free = next;
-    pg->used++;
+    OWNER_ADD(pg->used, 1);             /* statistics read it (stats.c)     */
     b->next = NULL;                     /* hand out no heap data ...        */
     b->cookie = 0;                      /* ... and no "free" mark           */
     COUNT_CALL(h, nmalloc);
@@ -103,7 +103,9 @@ static inline FAST void fast_free_sized(void *p, size_t size) {
         b->next = (block_t *)((uintptr_t)pg->local_free ^ pg->key);
         pg->local_free = b;
         COUNT_CALL(h, nfree);
-        if (unlikely(--pg->used == 0 || pg->free_slow)) small_free_slow(pg, b);
+        uint32_t used = pg->used - 1;
+        STORE_RELAXED(pg->used, used);  /* statistics read it (stats.c)     */
+        if (unlikely(used == 0 || pg->free_slow)) small_free_slow(pg, b);
         return;
     }
     small_free_remote(pg, b);

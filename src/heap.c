@@ -62,7 +62,7 @@ static heap_t *exit_heap_get(void) {
     if (!exit_heap) {
         pthread_mutex_lock(&heap_lock);
         exit_heap = heap_new();
-        if (exit_heap) exit_heap->state = HEAP_EXIT;
+        if (exit_heap) STORE_RELAXED(exit_heap->state, HEAP_EXIT);
         pthread_mutex_unlock(&heap_lock);
     }
     return exit_heap;
@@ -103,7 +103,7 @@ heap_t *heap_for_thread(void) {
     if (!key_made) key_made = pthread_key_create(&exit_key, on_thread_exit) == 0;
     if ((h = pool) != NULL) pool = h->next_pool;
     else h = heap_new();
-    if (h) h->state = HEAP_ACTIVE;
+    if (h) STORE_RELAXED(h->state, HEAP_ACTIVE);
     pthread_mutex_unlock(&heap_lock);
     if (!h) { errno = ENOMEM; return NULL; }
     cairn_tl_heap = h;
@@ -121,7 +121,7 @@ void heap_thread_exit(heap_t *h) {
     heap_park(h);
     cairn_tl_heap = &cairn_exited_heap;
     pthread_mutex_lock(&heap_lock);
-    h->state = HEAP_POOLED;
+    STORE_RELAXED(h->state, HEAP_POOLED);
     h->next_pool = pool;
     pool = h;
     pthread_mutex_unlock(&heap_lock);
@@ -258,7 +258,7 @@ void heaps_after_fork_child(void) {
     pthread_mutex_init(&heap_lock, NULL);
     pthread_mutex_init(&exit_mu, NULL);
     for (heap_t *h = all_heaps; h; h = h->next_all)
-        if (h->state == HEAP_ACTIVE && h != cairn_tl_heap) h->state = HEAP_ORPHAN;
+        if (h->state == HEAP_ACTIVE && h != cairn_tl_heap) STORE_RELAXED(h->state, HEAP_ORPHAN);
 }
 
 /* ---- the walk ------------------------------------------------------------- */

@@ -34,6 +34,9 @@
  * (same code as an ordinary access on x86; tells the compiler and TSan). */
 #define LOAD_RELAXED(x)     __atomic_load_n(&(x), __ATOMIC_RELAXED)
 #define STORE_RELAXED(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELAXED)
+/* A field only its owner writes and other threads read for statistics or a
+ * walk: the owner's read needs no atomic, its store is a relaxed one. */
+#define OWNER_ADD(x, n)     STORE_RELAXED(x, (x) + (n))
 
 static inline size_t align_up(size_t n, size_t a) { return (n + a - 1) & ~(a - 1); }
 static inline bool is_pow2(size_t n) { return n && !(n & (n - 1)); }

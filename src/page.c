@@ -41,8 +41,8 @@ void page_queue_append(page_queue_t *q, page_t *pg) {
  * in the direct[] entries of the sizes it serves. */
 static void cur_bias(page_t *pg, uint8_t on) {
     if (pg == &cairn_empty_page || pg->cur_bias == on) return;
-    pg->cur_bias = on;
-    pg->used = on ? pg->used + 1 : pg->used - 1;
+    STORE_RELAXED(pg->cur_bias, on);
+    STORE_RELAXED(pg->used, on ? pg->used + 1 : pg->used - 1);
 }
 
 void heap_set_cur(heap_t *h, unsigned cls) {
@@ -71,16 +71,16 @@ void page_init(page_t *pg, heap_t *h, unsigned cls) {
     pg->key = new_page_key(h);
     pg->free = pg->local_free = page_end_mark(pg);
     atomic_store_explicit(&pg->thread_free, 0, memory_order_relaxed);
-    pg->heap = h;
-    pg->used = 0;
-    pg->cur_bias = 0;
+    STORE_RELAXED(pg->heap, h);
+    STORE_RELAXED(pg->used, 0);
+    STORE_RELAXED(pg->cur_bias, 0);
     pg->capacity = 0;
     pg->cap_hi = 0;
     pg->reserved = (uint32_t)(PAGE_SIZE_ / bs);
-    pg->block_size = bs;
+    STORE_RELAXED(pg->block_size, bs);
     pg->recip = (uint32_t)((((uint64_t)1 << 32) + bs - 1) / bs);
     pg->cls = (uint8_t)cls;
-    pg->in_use = 1;
+    STORE_RELAXED(pg->in_use, 1);
     pg->free_slow = 0;
     pg->holes = pg->hole_blocks = 0;
     pg->sweep_sig = 0;
@@ -135,9 +135,9 @@ static void take_thread_free(heap_t *h, page_t *pg) {
     }
     link_set(pg, tail, pg->free);
     pg->free = list;
-    pg->used -= n;
-    h->remote_in += n;
-    h->remote_in_bytes += (uint64_t)n * pg->block_size;
+    OWNER_ADD(pg->used, -n);
+    OWNER_ADD(h->remote_in, n);
+    OWNER_ADD(h->remote_in_bytes, (uint64_t)n * pg->block_size);
 }
 
 /* Move local frees and remote frees onto the free list; local frees are
@@ -156,8 +156,8 @@ void page_collect(page_t *pg) {
         }
         pg->free = pg->local_free;
         pg->local_free = page_end_mark(pg);
-        h->local_frees += n;
-        h->local_free_bytes += (uint64_t)n * pg->block_size;
+        OWNER_ADD(h->local_frees, n);
+        OWNER_ADD(h->local_free_bytes, (uint64_t)n * pg->block_size);
     }
     take_thread_free(h, pg);
 }
@@ -280,8 +280,8 @@ NOINLINE void small_free_remote(page_t *pg, block_t *b) {
                  (uintptr_t)b | (old & TF_FULL), memory_order_release, memory_order_relaxed));
     if (old & TF_FULL) atomic_store_explicit(&owner->full_dirty, 1, memory_order_release);
     if (!me->placeholder) {
-        me->remote_out++;
-        me->remote_out_bytes += bs;
+        OWNER_ADD(me->remote_out, 1);
+        OWNER_ADD(me->remote_out_bytes, bs);
     } else {
         atomic_fetch_add_explicit(&cairn_orphan_frees, 1, memory_order_relaxed);
         atomic_fetch_add_explicit(&cairn_orphan_bytes, bs, memory_order_relaxed);

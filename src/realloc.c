@@ -72,7 +72,7 @@ API void *cairn_realloc(void *p, size_t size) {
     if (size == 0) { fast_free(p); return NULL; }
     if (size > (size_t)PTRDIFF_MAX) { errno = ENOMEM; return NULL; }
     heap_t *me = my_heap();
-    if (me) me->nrealloc++;
+    if (me) OWNER_ADD(me->nrealloc, 1);
     void *hdr = segmap_header(p);
     if (!hdr) cairn_fatal("realloc of invalid pointer", p);
     switch (*(const uint8_t *)hdr) {

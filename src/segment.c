@@ -117,10 +117,10 @@ void page_release(heap_t *h, page_t *pg) {
     if (touched > PAGE_SIZE_) touched = PAGE_SIZE_;
     touched -= (size_t)__builtin_popcount(pg->holes) * os_page_size();   /* purged already */
     uint32_t resident = (uint32_t)touched, pending = page_pending_local(pg);
-    h->local_frees += pending;                    /* statistics: its last frees */
-    h->local_free_bytes += (uint64_t)pending * pg->block_size;
-    pg->in_use = 0;
-    pg->block_size = 0;
+    OWNER_ADD(h->local_frees, pending);           /* statistics: its last frees */
+    OWNER_ADD(h->local_free_bytes, (uint64_t)pending * pg->block_size);
+    STORE_RELAXED(pg->in_use, 0);
+    STORE_RELAXED(pg->block_size, 0);
     pg->recip = 0;
     STORE_RELAXED(pg->capacity, 0);
     STORE_RELAXED(pg->cap_hi, 0);
@@ -216,14 +216,15 @@ static int walk_segment(heap_t *h, small_seg_t *s, bool owned, walk_fn fn, void 
     total += r;
     for (unsigned i = 1; i < PAGES_PER_SEG; i++) {
         page_t *pg = &s->pages[i];
-        it.kind = pg->in_use ? W_PAGE : W_FREE_PAGE;
+        bool live = LOAD_RELAXED(pg->in_use);     /* an owner may be running */
+        it.kind = live ? W_PAGE : W_FREE_PAGE;
         it.page = pg;
         it.addr = (char *)s + ((size_t)i << PAGE_SHIFT);
         it.size = PAGE_SIZE_;
-        it.resident = pg->in_use ? 0 : (s->dirty_mask >> i & 1) ? pg->resident : 0;
+        it.resident = live ? 0 : (s->dirty_mask >> i & 1) ? pg->resident : 0;
         if ((r = fn(&it, arg)) == WALK_STOP) return r;
         total += r;
-        if (pg->in_use && owned && (flags & WALK_BLOCKS)) {
+        if (live && owned && (flags & WALK_BLOCKS)) {
             if ((r = page_walk_blocks(pg, fn, arg)) == WALK_STOP) return r;
             total += r;
         }
