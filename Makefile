@@ -27,15 +27,18 @@ CAIRN_HDRS      := $(wildcard src/*.h) include/cairn.h
 
 OBJS       := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(CAIRN_SRCS))
 DEBUG_OBJS := $(patsubst src/%.c,$(BUILD)/dbg/%.o,$(CAIRN_SRCS))
+SECURE_OBJS := $(patsubst src/%.c,$(BUILD)/sec/%.o,$(CAIRN_SRCS))
 
 .PHONY: all clean install uninstall debug run test bench bench-quick
-all: $(BUILD)/libcairn.so $(BUILD)/libcairn.a
+all: $(BUILD)/libcairn.so $(BUILD)/libcairn.a $(BUILD)/libcairn-secure.so
 
 $(BUILD)/obj/%.o: src/%.c $(CAIRN_HDRS) | $(BUILD)/obj
 	$(CC) $(CAIRN_CFLAGS) $(OPT) $(CFLAGS) -DNDEBUG -c $< -o $@
 $(BUILD)/dbg/%.o: src/%.c $(CAIRN_HDRS) | $(BUILD)/dbg
 	$(CC) $(CAIRN_CFLAGS) -O1 -g $(CFLAGS) -DCAIRN_DEBUG=1 -c $< -o $@
-$(BUILD)/obj $(BUILD)/dbg:
+$(BUILD)/sec/%.o: src/%.c $(CAIRN_HDRS) | $(BUILD)/sec
+	$(CC) $(CAIRN_CFLAGS) $(OPT) $(CFLAGS) -DNDEBUG -DCAIRN_SECURE=1 -c $< -o $@
+$(BUILD)/obj $(BUILD)/dbg $(BUILD)/sec:
 	mkdir -p $@
 
 $(BUILD)/libcairn.so.$(VERSION): $(OBJS)
@@ -43,6 +46,9 @@ $(BUILD)/libcairn.so.$(VERSION): $(OBJS)
 $(BUILD)/libcairn.so: $(BUILD)/libcairn.so.$(VERSION)
 	ln -sf libcairn.so.$(VERSION) $(BUILD)/$(SONAME)
 	ln -sf libcairn.so.$(VERSION) $@
+# Secure build (docs/SECURITY.md): canaries, quarantine, guard pages.
+$(BUILD)/libcairn-secure.so: $(SECURE_OBJS)
+	$(CC) -shared -Wl,-soname,libcairn-secure.so -Wl,-z,nodelete -o $@ $(SECURE_OBJS) $(LDLIBS)
 $(BUILD)/libcairn.a: $(OBJS)
 	rm -f $@ && ar rcs $@ $(OBJS)
 # Debug build: internal asserts on (CAIRN_DEBUG), same API.
@@ -61,6 +67,7 @@ install: all $(BUILD)/cairn.pc
 	ln -sf libcairn.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
 	ln -sf libcairn.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libcairn.so
 	install -m 644 $(BUILD)/libcairn.a $(DESTDIR)$(LIBDIR)/
+	install -m 755 $(BUILD)/libcairn-secure.so $(DESTDIR)$(LIBDIR)/
 	install -m 644 $(BUILD)/cairn.pc $(DESTDIR)$(LIBDIR)/pkgconfig/cairn.pc
 	sed -e 's|@LIBDIR@|$(LIBDIR)|' tools/cairn-run.in > $(DESTDIR)$(PREFIX)/bin/cairn-run
 	chmod 755 $(DESTDIR)$(PREFIX)/bin/cairn-run
@@ -83,5 +90,6 @@ clean:
 	rm -rf $(BUILD)
 
 -include tests/tests.mk
+-include tests/cross.mk
 -include bench/bench.mk
 -include tools/tools.mk

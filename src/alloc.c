@@ -64,7 +64,7 @@ API void cairn_free_aligned_sized(void *p, size_t alignment, size_t size) {
 API void *cairn_calloc(size_t n, size_t size) {
     size_t total;
     if (unlikely(__builtin_mul_overflow(n, size, &total))) { errno = ENOMEM; return NULL; }
-    if (total > LARGE_MAX) {        /* fresh mappings are zero already */
+    if (total > LARGE_MAX && !SECURE) {     /* fresh mappings are zero already */
         if (total > MAX_REQUEST) { errno = ENOMEM; return NULL; }
         return huge_alloc(total, MIN_ALIGN, true);
     }
@@ -76,10 +76,11 @@ API void *cairn_calloc(size_t n, size_t size) {
 /* align: a power of two. Small classes whose size is a multiple of the
  * alignment give aligned blocks for free (pages are 64 KiB aligned); the
  * large heap splits off an aligned block (its search must find size +
- * align, so alignments above LARGE_ALIGN_MAX would strand too much);
+ * align, so alignments above LARGE_ALIGN_MAX (internal.h) would strand
+ * too much);
  * otherwise a direct mapping, trimmed to the alignment exactly. */
-#define LARGE_ALIGN_MAX ((size_t)256 << 10)
 void *alloc_aligned(size_t size, size_t align) {
+    if (SECURE) return secure_aligned(size, align);
     if (align <= MIN_ALIGN) return fast_malloc(size);
     if (unlikely(size > MAX_REQUEST)) { errno = ENOMEM; return NULL; }
     int cls = size_class_aligned(size, align);
@@ -127,6 +128,7 @@ API void *cairn_pvalloc(size_t size) {
 /* Usable size of a live block; 0 for NULL. Checked like free: a pointer
  * cairn did not hand out, or one freed already, is misuse. */
 size_t usable_size(const void *p) {
+    if (SECURE) return secure_usable(p);
     if (!p) return 0;
     void *hdr = segmap_header(p);
     if (!hdr) {
@@ -157,6 +159,7 @@ API int cairn_malloc_trim(size_t pad) {
     (void)pad;
     os_totals_t before, after;
     os_counters(&before);
+    if (SECURE) secure_quarantine_flush();
     heap_t *h = my_heap();
     if (h) {
         heap_collect_all(h, true);

@@ -60,11 +60,12 @@ static int check_segment(const heap_t *h, const small_seg_t *s, check_ctx_t *c) 
     FILE *report = c->report;
     if (s->kind != SEG_SMALL || s->heap != h || segmap_header(s) != s)
         PROBLEM("segment %p: header inconsistent\n", (const void *)s);
-    if ((s->dirty_mask & ~s->free_mask) || ((s->free_mask | s->busy_mask) & 1) || (s->free_mask & s->busy_mask))
+    if ((s->dirty_mask & ~s->free_mask) || ((s->free_mask | s->busy_mask) & 1) || (s->free_mask & s->busy_mask) ||
+        ((s->free_mask | s->busy_mask) & GUARD_MASK))
         PROBLEM("segment %p: masks inconsistent\n", (const void *)s);
     unsigned used = 0;
     for (unsigned i = 1; i < PAGES_PER_SEG; i++) {
-        bool free_bit = (s->free_mask | s->busy_mask) >> i & 1;
+        bool free_bit = (s->free_mask | s->busy_mask | GUARD_MASK) >> i & 1;
         bool live = LOAD_RELAXED(s->pages[i].in_use);
         if (free_bit == live) PROBLEM("segment %p: page %u mask\n", (const void *)s, i);
         used += live;
@@ -140,7 +141,7 @@ static int check_huge(const walk_item_t *it, check_ctx_t *c) {
     const huge_hdr_t *h = it->huge;
     c->huge_n++;
     c->huge_bytes += h->size;
-    if (h->kind != SEG_HUGE || segmap_header(it->addr) != h || h->map_size != h->off + h->size ||
+    if (h->kind != SEG_HUGE || segmap_header(it->addr) != h || h->map_size != h->off + h->size + (SECURE ? os_page_size() : 0) ||
         (h->next && h->next->prev != h))
         PROBLEM("huge block %p: header inconsistent\n", it->addr);
     return bad;

@@ -53,7 +53,7 @@ static inline FAST void *small_alloc(unsigned cls) {
     return small_refill(h, cls);
 }
 
-static inline FAST void *fast_malloc(size_t size) {
+static inline FAST void *raw_malloc(size_t size) {
     if (likely(size <= DIRECT_MAX)) {
         heap_t *h = cairn_tl_heap;
         page_t *pg = h->direct[(size + 15) >> 4];
@@ -85,7 +85,7 @@ static inline FAST page_t *small_page_of(uintptr_t a) {
  * not given, and the check folds away), and must not carry the page's free
  * cookie. Then the block goes on its page's local list, or to its owner if
  * another thread's. */
-static inline FAST void fast_free_sized(void *p, size_t size) {
+static inline FAST void raw_free_sized(void *p, size_t size) {
     uintptr_t a = (uintptr_t)p;
     if (unlikely(segmap_get(a) != MAP_SMALL)) {
         free_slow(p, size);
@@ -111,6 +111,18 @@ static inline FAST void fast_free_sized(void *p, size_t size) {
     small_free_remote(pg, b);
 }
 
+/* The entry points' malloc and free: the raw fast paths, or in the secure
+ * build (libcairn-secure.so) the checked ones of secure.c, which use the
+ * raw ones underneath. */
+#ifdef CAIRN_SECURE
+void *secure_malloc(size_t size);
+void  secure_free(void *p, size_t size);
+static inline void *fast_malloc(size_t size) { return secure_malloc(size); }
+static inline void fast_free_sized(void *p, size_t size) { secure_free(p, size); }
+#else
+static inline FAST void *fast_malloc(size_t size) { return raw_malloc(size); }
+static inline FAST void fast_free_sized(void *p, size_t size) { raw_free_sized(p, size); }
+#endif
 static inline FAST void fast_free(void *p) { fast_free_sized(p, 0); }
 
 #endif

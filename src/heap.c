@@ -39,7 +39,7 @@ static void on_thread_exit(void *h) { heap_thread_exit(h); }
 /* A zeroed heap from the metadata region (heap lock held). */
 static heap_t *heap_new(void) {
     size_t sz = align_up(sizeof(heap_t), 64);
-    if (meta_next + sz > meta_end) {
+    if ((size_t)(meta_end - meta_next) < sz) {       /* both NULL at first */
         char *m = os_map(64 * 1024);
         if (!m) return NULL;
         meta_next = m;
@@ -117,6 +117,7 @@ heap_t *heap_for_thread(void) {
 /* The thread is done with h: tidy it and put it in the pool. */
 void heap_thread_exit(heap_t *h) {
     if (!h || h != cairn_tl_heap) return;
+    if (SECURE) secure_quarantine_flush();      /* its blocks go back first */
     heap_collect_all(h, true);
     heap_park(h);
     cairn_tl_heap = &cairn_exited_heap;

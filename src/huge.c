@@ -139,14 +139,17 @@ static unsigned cache_put(huge_hdr_t *h, huge_hdr_t **out) {
 
 /* The header sits at a 4 MiB boundary H, the block at H + off:
  * off = 4 KiB normally, off = align for alignments up to 2 MiB, and
- * off = 4 MiB for larger alignments (then H = block - 4 MiB). */
+ * off = 4 MiB for larger alignments (then H = block - 4 MiB). The secure
+ * build maps one more page after the block, PROT_NONE (its guard), and
+ * keeps a cached mapping's block PROT_NONE until it is reused. */
 void *huge_alloc(size_t size, size_t align, bool zero) {
     cairn_init();                        /* options (purge delay) are read here */
-    size_t pg = os_page_size();
+    size_t pg = os_page_size(), guard = SECURE ? pg : 0;
     size_t off = align <= pg ? pg : align < SEG_SIZE ? align : SEG_SIZE;
-    size_t psize = align_up(size, pg);
+    size_t psize = align_up(size, pg) + guard;
     if (psize < size || psize + off < psize) { errno = ENOMEM; return NULL; }
     huge_hdr_t *h = off == pg ? cache_take(psize + off) : NULL;
+    if (SECURE && h) os_protect((char *)h + off, h->map_size - off, false);
     if (h && zero) memset((char *)h + off, 0, h->map_size - off);   /* reused: dirty */
     if (!h) h = align > SEG_SIZE ? os_map_aligned(psize + off, align, off)
                                  : os_map_aligned(psize + off, SEG_SIZE, 0);
@@ -154,8 +157,9 @@ void *huge_alloc(size_t size, size_t align, bool zero) {
     h->kind = SEG_HUGE;
     if (h->map_size < psize + off) h->map_size = psize + off;
     h->off = off;
-    h->size = h->map_size - off;
+    h->size = h->map_size - off - guard;
     char *p = (char *)h + off;
+    if (SECURE) os_protect(p + h->size, guard, true);   /* refused: no guard */
     segmap_set((uintptr_t)p, map_kind(off));     /* before it is listed: the checker */
     link_in(h);
     __atomic_add_fetch(&n_alloc, 1, __ATOMIC_RELAXED);
@@ -192,6 +196,7 @@ void huge_free(void *p, huge_hdr_t *h) {
     __atomic_add_fetch(&n_free, 1, __ATOMIC_RELAXED);
     segmap_set((uintptr_t)p, MAP_NONE);
     remember_freed(p);
+    if (SECURE) os_protect(p, h->size, true);     /* a use after free faults */
     huge_hdr_t *gone[CACHE_SLOTS + 1];
     unsigned n = cache_put(h, gone);
     for (unsigned i = 0; i < n; i++) os_unmap(gone[i], gone[i]->map_size);
@@ -205,6 +210,7 @@ size_t huge_usable(const void *p, const huge_hdr_t *h) {
 
 /* Resize to `size` (> REALLOC_TO_HUGE). NULL with ENOMEM leaves p intact. */
 void *huge_realloc(void *p, huge_hdr_t *h, size_t size) {
+    cairn_assert(!SECURE);               /* secure realloc always moves */
     check_ptr(p, h, "realloc of invalid pointer");
     size_t psize = align_up(size, os_page_size()), off = h->off, old_map = h->map_size;
     if (psize < size || psize + off < psize) { errno = ENOMEM; return NULL; }

@@ -19,6 +19,17 @@
 #include "types.h"
 #include <stdio.h>
 
+/* The secure build (libcairn-secure.so): canaries, quarantine, guard
+ * pages (secure.c). A constant, so the default build carries no trace. */
+#ifdef CAIRN_SECURE
+#define SECURE 1
+#else
+#define SECURE 0
+#endif
+/* Secure build: pages 8, 16, ..., 56 of every small segment are guard
+ * pages (never handed out, PROT_NONE), so a run of pages ends in a fault. */
+#define GUARD_MASK (SECURE ? 0x0101010101010100ull : 0)
+
 #define likely(x)   __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)
 #define API         __attribute__((visibility("default")))
@@ -90,6 +101,7 @@ void  os_counters(os_totals_t *t);
 uint64_t os_resident_bytes(void);
 uint64_t os_resident_in(const void *p, size_t len);   /* mincore            */
 uint64_t os_rss_rollup(void);                         /* smaps_rollup's Rss  */
+bool  os_protect(void *p, size_t size, bool none);    /* PROT_NONE or back */
 
 /* ---- spinlocks (lock_t in types.h) ------------------------------------- */
 #if defined(__x86_64__) || defined(__i386__)
@@ -206,6 +218,7 @@ arena_t *arena_for(heap_t *h);
 void  *large_alloc(arena_t *a, size_t size, size_t align);
 void   large_free(void *p, large_seg_t *s);
 size_t large_usable(const void *p, large_seg_t *s);
+size_t large_usable_checked(const void *p, large_seg_t *s, const char *freed, const char *invalid);
 bool   large_resize_inplace(void *p, large_seg_t *s, size_t size);
 void   arenas_purge(uint64_t now, bool force);
 void   arenas_lock_all(void);
@@ -335,6 +348,15 @@ void  *alloc_aligned(size_t size, size_t align);
 void  *large_alloc_here(size_t size, size_t align);
 size_t usable_size(const void *p);
 void   free_aligned_sized_checked(void *p, size_t alignment, size_t size);
+
+/* Largest alignment the large heap serves (alloc.c); above, a mapping. */
+#define LARGE_ALIGN_MAX ((size_t)256 << 10)
+
+/* ---- secure.c (secure build only) ------------------------------------------ */
+void  *secure_aligned(size_t size, size_t align);
+void  *secure_realloc(void *p, size_t size);
+size_t secure_usable(const void *p);
+void   secure_quarantine_flush(void);
 
 /* ---- stats.c / check.c ---------------------------------------------------- */
 extern _Atomic uint64_t cairn_orphan_frees, cairn_orphan_bytes;

@@ -351,10 +351,14 @@ void large_free(void *p, large_seg_t *s) {
     purge_tick(my_heap(), now);
 }
 
+/* Usable bytes of the live block p, or an abort naming the misuse. */
+size_t large_usable_checked(const void *p, large_seg_t *s, const char *freed, const char *invalid) {
+    return lb_size(live_block(NULL, s, (void *)p, freed, invalid)) - LB_HDR;
+}
+
 size_t large_usable(const void *p, large_seg_t *s) {
-    const lblock_t *b = live_block(NULL, s, (void *)p, "malloc_usable_size of freed pointer",
-                                   "malloc_usable_size of invalid pointer");
-    return lb_size(b) - LB_HDR;
+    return large_usable_checked(p, s, "malloc_usable_size of freed pointer",
+                                "malloc_usable_size of invalid pointer");
 }
 
 /* Grow live block b (size old) into its free successor n up to need. */

@@ -235,3 +235,10 @@ uint64_t os_rss_rollup(void) {
     return kib * 1024;
 }
 
+/* Promise: the pages of [p, p + size) (page aligned) become inaccessible
+ * (none) or readable and writable again; false if the kernel refused
+ * (too many mappings, say), and then nothing changed. */
+bool os_protect(void *p, size_t size, bool none) {
+    return mprotect(p, size, none ? PROT_NONE : PROT_READ | PROT_WRITE) == 0;
+}
+

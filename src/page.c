@@ -66,6 +66,18 @@ static uintptr_t new_page_key(heap_t *h) {
     return (uintptr_t)(z ^ (z >> 31) ^ cairn_key);
 }
 
+/* Secure build: the order in which carved blocks are handed out, a random
+ * permutation of 0 .. n-1 (Fisher-Yates), so neighbours are not predictable. */
+static void shuffle(heap_t *h, uint16_t *order, uint32_t n) {
+    for (uint32_t i = 0; i < n; i++) order[i] = (uint16_t)i;
+    for (uint32_t i = n; i > 1; i--) {
+        uint32_t j = (uint32_t)(((uint64_t)(new_page_key(h) >> 32) * i) >> 32);
+        uint16_t t = order[i - 1];
+        order[i - 1] = order[j];
+        order[j] = t;
+    }
+}
+
 void page_init(page_t *pg, heap_t *h, unsigned cls) {
     uint32_t bs = cairn_class_size_tab[cls];
     pg->key = new_page_key(h);
@@ -100,8 +112,10 @@ bool page_extend(page_t *pg) {
     uintptr_t start = page_start(pg) + (uintptr_t)pg->capacity * pg->block_size;
     if (unlikely(pg->refault)) stats_refault((uint64_t)n * pg->block_size);
     block_t *prev = page_end_mark(pg);
+    uint16_t order[EXTEND_BYTES / 16];
+    if (SECURE) shuffle(pg->heap, order, n);
     for (uint32_t i = n; i-- > 0;) {
-        block_t *b = (block_t *)(start + (uintptr_t)i * pg->block_size);
+        block_t *b = (block_t *)(start + (uintptr_t)(SECURE ? order[i] : i) * pg->block_size);
         link_set(pg, b, prev);
         b->cookie = pg->key ^ (uintptr_t)b;
         prev = b;

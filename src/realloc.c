@@ -68,6 +68,7 @@ static void *realloc_huge(void *p, huge_hdr_t *h, size_t size) {
 }
 
 API void *cairn_realloc(void *p, size_t size) {
+    if (SECURE) return secure_realloc(p, size);
     if (!p) return fast_malloc(size);
     if (size == 0) { fast_free(p); return NULL; }
     if (size > (size_t)PTRDIFF_MAX) { errno = ENOMEM; return NULL; }

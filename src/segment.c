@@ -31,14 +31,29 @@ static uint32_t dirty_take(heap_t *h, small_seg_t *s, page_t *pg) {
 }
 
 /* ---- segments (seg_lock held) --------------------------------------------------- */
+/* Secure build: the pages of GUARD_MASK made inaccessible (on) or usable
+ * again (off, before the segment is cached for any use). */
+static bool guard_pages(small_seg_t *s, bool on) {
+    for (uint64_t m = GUARD_MASK; m; m &= m - 1)
+        if (!os_protect((char *)s + ((size_t)__builtin_ctzll(m) << PAGE_SHIFT), PAGE_SIZE_, on)) return false;
+    return true;
+}
+
+/* A segment that could not be set up goes back where it came from. */
+static void seg_unmap_or_cache(small_seg_t *s, uint64_t resident) {
+    guard_pages(s, false);
+    seg_cache_put(s, resident + align_up(sizeof *s, os_page_size()));
+}
+
 static small_seg_t *small_seg_new(heap_t *h, uint64_t now) {
     uint64_t resident = 0;
     small_seg_t *s = seg_cache_take(&resident);
     if (s) memset(s, 0, sizeof *s);       /* recycled: header must be clean */
     else if (!(s = os_map_aligned(SEG_SIZE, SEG_SIZE, 0))) return NULL;
+    if (SECURE && !guard_pages(s, true)) { seg_unmap_or_cache(s, resident); return NULL; }
     s->kind = SEG_SMALL;
     s->heap = h;
-    s->free_mask = ALL_PAGES;
+    s->free_mask = ALL_PAGES & ~GUARD_MASK;
     s->prev = NULL;
     s->next = h->segs;
     if (h->segs) h->segs->prev = s;
@@ -46,7 +61,7 @@ static small_seg_t *small_seg_new(heap_t *h, uint64_t now) {
     /* A recycled segment's pages may be resident: they are dirty here, so
      * the purge policy sees them. */
     for (unsigned i = 1; resident && i < PAGES_PER_SEG; i++)
-        dirty_put(h, s, &s->pages[i], (uint32_t)PAGE_SIZE_, now);
+        if (!(GUARD_MASK >> i & 1)) dirty_put(h, s, &s->pages[i], (uint32_t)PAGE_SIZE_, now);
     segmap_set((uintptr_t)s, MAP_SMALL);
     return s;
 }
@@ -62,6 +77,7 @@ static void small_seg_release(heap_t *h, small_seg_t *s) {
     else h->segs = s->next;
     if (s->next) s->next->prev = s->prev;
     segmap_set((uintptr_t)s, MAP_NONE);
+    if (SECURE) guard_pages(s, false);
     seg_cache_put(s, moved + align_up(sizeof *s, os_page_size()));
 }
 

@@ -40,6 +40,7 @@ enum {
     MAP_SMALL = 1,          /* small segment header at the masked address   */
     MAP_LARGE = 2,          /* large segment header at the masked address   */
     MAP_HUGE = 3,           /* huge header at the masked address            */
+    MAP_ZERO = 4,           /* secure build: malloc(0) slots, PROT_NONE     */
     /* MAP_BACK + k - 1 (k = 1 .. MAP_BACK_MAX): the header governing this
      * chunk is k chunks below it (a large segment of several chunks, or a
      * huge block aligned to 4 MiB or more). */

@@ -200,6 +200,143 @@ int main(int argc, char **argv)
         say(c, p);
         A_free(hide_ptr(p));
 #endif
+    } else if (!strcmp(c, "double-free-interleaved")) {
+        char *a = must(A_malloc(64)), *b = must(A_malloc(64));
+        stash = a;
+        A_free(a);
+        A_free(b);
+        say(c, stash);
+        A_free(stash);
+    } else if (!strcmp(c, "double-free-delayed")) {
+        /* thousands of other calls between the two frees */
+        p = must(A_malloc(300));
+        stash = p;
+        A_free(p);
+        static void *t[2000];
+        for (int r = 0; r < 5; r++) {
+            for (int i = 0; i < 2000; i++) t[i] = must(A_malloc(16 + (size_t)(i % 50) * 40));
+            for (int i = 0; i < 2000; i++) A_free(t[i]);
+        }
+        say(c, stash);
+        A_free(stash);
+    } else if (!strcmp(c, "double-free-other-thread")) {
+        p = must(A_malloc(80));
+        stash = p;
+        A_free(p);
+        say(c, stash);
+        free_in_thread(stash);
+    } else if (!strcmp(c, "double-free-after-reuse")) {
+        /* p is freed, its memory is handed out again (in the default mode
+         * at once), then p is freed a second time: only a quarantine can
+         * tell this from a free of the new block */
+        p = must(A_malloc(96));
+        stash = p;
+        A_free(p);
+        char *q = must(A_malloc(96));
+        memset(q, 7, 96);
+        say(c, stash);
+        A_free(stash);
+        A_free(q);
+    } else if (!strcmp(c, "one-past-end-small") || !strcmp(c, "one-past-end-large")) {
+        size_t n = c[13] == 's' ? 60 : large;   /* not a class size: p + n is inside */
+        p = must(A_malloc(n));
+        say(c, p + n);
+        A_free(p + n);
+    } else if (!strncmp(c, "overflow-", 9) || !strncmp(c, "underflow-", 10)) {
+        /* write n bytes past the end (or before the start) of a live
+         * block, then free it (and its neighbour) */
+        int under = c[0] == 'u';
+        const char *w = c + (under ? 10 : 9);
+        size_t n = !strcmp(w, "1") ? 1 : !strcmp(w, "32") ? 32 : !strcmp(w, "4k") ? 4096 : MiB;
+        size_t sz = n <= 32 ? 100 : n == 4096 ? 20000 : 2 * MiB;
+        if (under && n >= 4096) {
+            /* large blocks: the damage lands on the block's own header
+             * (and the block below, whose body it crosses) */
+            char *below = must(A_malloc(sz));
+            stash = must(A_malloc(sz));
+            char *victim = stash;
+            say(c, victim);
+            memset((char *)stash - n, 0x41, n);
+            A_free(victim);
+            A_free(below);
+        } else if (under) {
+            /* small blocks: the damage lands in the block below, which is
+             * live, so its end canary is what breaks */
+            static char *b[64];
+            for (int i = 0; i < 64; i++) b[i] = must(A_malloc(sz));
+            char *victim = NULL, *below = NULL;
+            for (int i = 0; i < 64 && !victim; i++)
+                for (int j = 0; j < 64; j++)
+                    if (b[j] < b[i] && (size_t)(b[i] - b[j]) <= sz + 64 && (size_t)(b[i] - b[j]) >= sz &&
+                        ((uintptr_t)b[i] >> 16) == ((uintptr_t)b[j] >> 16)) { victim = b[i]; below = b[j]; break; }
+            CHECK(victim, "no two neighbouring blocks");
+            say(c, n <= 32 ? below : victim);
+            memset(victim - n, 0x41, n);
+            A_free(below);
+            A_free(victim);
+        } else {
+            p = must(A_malloc(sz));
+            say(c, p);
+            memset(p + sz, 0x41, n);
+            A_free(p);
+        }
+    } else if (!strcmp(c, "uaf-write") || !strcmp(c, "uaf-write-large")) {
+        /* a write into a freed block that nothing reused yet */
+        size_t n = c[9] ? large : 200;
+        p = must(A_malloc(n));
+        stash = p;
+        A_free(p);
+        say(c, stash);
+        ((volatile char *)stash)[40] = 1;
+        A_malloc_trim(0);                   /* the quarantine is emptied here */
+        for (int i = 0; i < 1000; i++) A_free(must(A_malloc(n)));
+    } else if (!strcmp(c, "uaf-write-link")) {
+        /* overwrite the free-list link of a freed small block */
+        p = must(A_malloc(48));
+        stash = p;
+        A_free(p);
+        say(c, stash);
+        *(void *volatile *)stash = (void *)0x4141414141414141ull;
+        A_malloc_trim(0);
+        for (int i = 0; i < 1000; i++) stash = must(A_malloc(48));
+    } else if (!strcmp(c, "uaf-read-huge")) {
+        /* a read of a freed huge block faults (secure mode) */
+        p = must(A_malloc(huge));
+        memset(p, 3, huge);
+        stash = p;
+        A_free(p);
+        say(c, stash);
+        fprintf(stderr, "t_misuse: read %d\n", ((volatile char *)stash)[100]);
+    } else if (!strcmp(c, "uaf-read-small")) {
+        /* what a freed block shows to a stale reader: exit 3 if the old
+         * contents are still there */
+        p = must(A_malloc(200));
+        memset(p, 0x5a, 200);
+        stash = p;
+        A_free(p);
+        say(c, stash);
+        int same = 0;
+        for (int i = 16; i < 200; i++) same += ((volatile char *)stash)[i] == 0x5a;
+        fprintf(stderr, "t_misuse: %d of 184 old bytes readable after free\n", same);
+        return same ? 3 : 4;
+    } else if (!strcmp(c, "zero-size-write")) {
+        p = must(A_malloc(0));
+        stash = p;
+        say(c, p);
+        ((volatile char *)stash)[0] = 1;
+        A_free(p);
+    } else if (!strcmp(c, "realloc-stack") || !strcmp(c, "realloc-freed") || !strcmp(c, "realloc-interior")) {
+        char buf[64];
+        p = must(A_malloc(48));
+        stash = c[8] == 's' ? buf : c[8] == 'f' ? p : p + 16;
+        if (c[8] == 'f') A_free(p);
+        say(c, stash);
+        stash = A_realloc(stash, 100);
+    } else if (!strcmp(c, "usable-stack")) {
+        char buf[64];
+        stash = buf;
+        say(c, stash);
+        (void)A_usable(stash);
     } else {
         fprintf(stderr, "unknown case %s\n", c);
         return 2;

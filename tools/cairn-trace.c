@@ -608,15 +608,21 @@ static int part_names(const char *samples, char *names, size_t cap) {
     return n;
 }
 
+/* The top panel shows the footprint as the replay table defines it: RSS
+ * minus the replay's baseline (the mapped trace and the replayer's own
+ * bookkeeping), so that it can be read against the live bytes and the
+ * ledger below. */
 static void write_plot_script(FILE *g, const char *samples, const char *out, const char *title, int nparts,
-                              const char *names) {
+                              const char *names, uint64_t baseline) {
     fprintf(g, "set terminal png size 1200,%d\nset output '%s'\n", nparts ? 1000 : 600, out);
-    fprintf(g, "set termoption noenhanced\nset xlabel 'replay time (ms)'\nset ylabel 'MiB'\n"
-               "set key left top\nset grid\n");
+    fprintf(g, "set termoption noenhanced\nset xlabel 'replay time (ms)' offset 0,0.5\nset ylabel 'MiB'\n"
+               "set key below height 1\nset grid\n");
     if (nparts) fprintf(g, "set multiplot layout 2,1\n");
     fprintf(g, "set title '%s under cairn: footprint and live bytes'\n", title);
-    fprintf(g, "plot '%s' using 1:($3/1048576.0) with lines lw 2 title 'RSS (footprint)', "
-               "'' using 1:($2/1048576.0) with lines lw 2 title 'live bytes (requested)'\n", samples);
+    fprintf(g, "plot '%s' using 1:(($3-%" PRIu64 ".0)/1048576.0) with lines lw 2 "
+               "title 'footprint (RSS minus the baseline of %.1f MiB)', "
+               "'' using 1:($2/1048576.0) with lines lw 2 title 'live bytes (requested)'\n", samples, baseline,
+            (double)baseline / 1048576.0);
     if (nparts) {
         fprintf(g, "set title 'cairn ledger, stacked'\nnames = '%s'\n", names);
         fprintf(g, "plot for [i=%d:1:-1] '%s' using 1:((sum [c=4:3+i] column(c))/1048576.0) "
@@ -657,7 +663,7 @@ static int cmd_plot(int argc, char **argv) {
         FILE *g = fopen(script, "w");
         if (!g) die("%s: %s", script, strerror(errno));
         const char *base = strrchr(file, '/');
-        write_plot_script(g, samples, out, base ? base + 1 : file, nparts, names);
+        write_plot_script(g, samples, out, base ? base + 1 : file, nparts, names, field_u64(r.out, "baseline rss"));
         fclose(g);
         pid_t pid = fork();
         if (pid == 0) {
