@@ -77,6 +77,7 @@ ALLOCATORS = [
     ("mimalloc24", "peer", str(PEERS_DIR / "mimalloc-2.4.1.so"), None),
     ("snmalloc", "peer", str(PEERS_DIR / "snmalloc-0.7.5.so"), None),
     ("rpmalloc", "peer", str(PEERS_DIR / "rpmalloc-2.0.1.so"), None),
+    ("cairn-secure", "hardened", str(ROOT / "build" / "libcairn-secure.so"), None),
     ("mimalloc3-secure", "hardened", str(PEERS_DIR / "mimalloc-secure-3.4.3.so"), None),
     ("snmalloc-checks", "hardened", str(PEERS_DIR / "snmalloc-checks-0.7.5.so"), None),
 ]
