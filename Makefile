@@ -28,9 +28,10 @@ CAIRN_HDRS      := $(wildcard src/*.h) include/cairn.h
 OBJS       := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(CAIRN_SRCS))
 DEBUG_OBJS := $(patsubst src/%.c,$(BUILD)/dbg/%.o,$(CAIRN_SRCS))
 SECURE_OBJS := $(patsubst src/%.c,$(BUILD)/sec/%.o,$(CAIRN_SRCS))
+STATS_OBJS := $(patsubst src/%.c,$(BUILD)/sta/%.o,$(CAIRN_SRCS))
 
-.PHONY: all clean install uninstall debug run test bench bench-quick
-all: $(BUILD)/libcairn.so $(BUILD)/libcairn.a $(BUILD)/libcairn-secure.so
+.PHONY: all clean install uninstall debug stats run test bench bench-quick
+all: $(BUILD)/libcairn.so $(BUILD)/libcairn.a $(BUILD)/libcairn-secure.so $(BUILD)/libcairn-stats.so
 
 $(BUILD)/obj/%.o: src/%.c $(CAIRN_HDRS) | $(BUILD)/obj
 	$(CC) $(CAIRN_CFLAGS) $(OPT) $(CFLAGS) -DNDEBUG -c $< -o $@
@@ -38,7 +39,9 @@ $(BUILD)/dbg/%.o: src/%.c $(CAIRN_HDRS) | $(BUILD)/dbg
 	$(CC) $(CAIRN_CFLAGS) -O1 -g $(CFLAGS) -DCAIRN_DEBUG=1 -c $< -o $@
 $(BUILD)/sec/%.o: src/%.c $(CAIRN_HDRS) | $(BUILD)/sec
 	$(CC) $(CAIRN_CFLAGS) $(OPT) $(CFLAGS) -DNDEBUG -DCAIRN_SECURE=1 -c $< -o $@
-$(BUILD)/obj $(BUILD)/dbg $(BUILD)/sec:
+$(BUILD)/sta/%.o: src/%.c $(CAIRN_HDRS) | $(BUILD)/sta
+	$(CC) $(CAIRN_CFLAGS) $(OPT) $(CFLAGS) -DNDEBUG -DCAIRN_EXACT_COUNTS=1 -c $< -o $@
+$(BUILD)/obj $(BUILD)/dbg $(BUILD)/sec $(BUILD)/sta:
 	mkdir -p $@
 
 $(BUILD)/libcairn.so.$(VERSION): $(OBJS)
@@ -49,6 +52,10 @@ $(BUILD)/libcairn.so: $(BUILD)/libcairn.so.$(VERSION)
 # Secure build (docs/SECURITY.md): canaries, quarantine, guard pages.
 $(BUILD)/libcairn-secure.so: $(SECURE_OBJS)
 	$(CC) -shared -Wl,-soname,libcairn-secure.so -Wl,-z,nodelete -o $@ $(SECURE_OBJS) $(LDLIBS)
+# Statistics level 1: every small malloc and free counted (a store each).
+stats: $(BUILD)/libcairn-stats.so
+$(BUILD)/libcairn-stats.so: $(STATS_OBJS)
+	$(CC) -shared -Wl,-soname,libcairn-stats.so -Wl,-z,nodelete -o $@ $(STATS_OBJS) $(LDLIBS)
 $(BUILD)/libcairn.a: $(OBJS)
 	rm -f $@ && ar rcs $@ $(OBJS)
 # Debug build: internal asserts on (CAIRN_DEBUG), same API.
@@ -67,7 +74,7 @@ install: all $(BUILD)/cairn.pc
 	ln -sf libcairn.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
 	ln -sf libcairn.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libcairn.so
 	install -m 644 $(BUILD)/libcairn.a $(DESTDIR)$(LIBDIR)/
-	install -m 755 $(BUILD)/libcairn-secure.so $(DESTDIR)$(LIBDIR)/
+	install -m 755 $(BUILD)/libcairn-secure.so $(BUILD)/libcairn-stats.so $(DESTDIR)$(LIBDIR)/
 	install -m 644 $(BUILD)/cairn.pc $(DESTDIR)$(LIBDIR)/pkgconfig/cairn.pc
 	sed -e 's|@LIBDIR@|$(LIBDIR)|' tools/cairn-run.in > $(DESTDIR)$(PREFIX)/bin/cairn-run
 	chmod 755 $(DESTDIR)$(PREFIX)/bin/cairn-run

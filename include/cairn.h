@@ -73,6 +73,9 @@ typedef struct cairn_stats {
     uint64_t cached_segments;  /* free 4 MiB segments kept for reuse       */
     uint64_t cached_huge_mappings, cached_huge_bytes;
     uint64_t background_purger;    /* 1 while the purger thread runs       */
+    /* 0: small-block call counts derived from page state (libcairn.so);
+     * 1: every small malloc and free counted (libcairn-stats.so). */
+    uint64_t stats_level;
 } cairn_stats_t;
 
 /* Fills the first `size` bytes of *out with a snapshot (size is normally

@@ -61,9 +61,33 @@ API void cairn_free_aligned_sized(void *p, size_t alignment, size_t size) {
     free_aligned_sized_checked(p, alignment, size);
 }
 
+/* Pop a small block for calloc; memory known to be zero (PM_FREE_ZERO:
+ * carved from a fresh or purged page and never handed out) skips the
+ * memset. The flag is read before the pop, which does not change it. A
+ * block from the refill is looked at only if this thread owns its page
+ * (an exiting thread's refill draws from a shared heap). */
+static inline void *small_calloc(size_t total) {
+    heap_t *h = cairn_tl_heap;
+    page_t *pg = total <= DIRECT_MAX ? h->direct[(total + 15) >> 4] : h->cur[size_class(total)];
+    block_t *b = pg->free;
+    if (likely(!list_end(b))) {
+        bool zero = pg->mem & PM_FREE_ZERO;
+        page_pop(h, pg, b);
+        if (!zero) memset(b, 0, total);
+        return b;
+    }
+    void *p = small_refill(h, size_class(total));
+    if (p) {
+        pg = small_page_of((uintptr_t)p);
+        if (pg->heap != cairn_tl_heap || !(pg->mem & PM_FREE_ZERO)) memset(p, 0, total);
+    }
+    return p;
+}
+
 API void *cairn_calloc(size_t n, size_t size) {
     size_t total;
     if (unlikely(__builtin_mul_overflow(n, size, &total))) { errno = ENOMEM; return NULL; }
+    if (!SECURE && likely(total <= SMALL_MAX)) return small_calloc(total);
     if (total > LARGE_MAX && !SECURE) {     /* fresh mappings are zero already */
         if (total > MAX_REQUEST) { errno = ENOMEM; return NULL; }
         return huge_alloc(total, MIN_ALIGN, true);

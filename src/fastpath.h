@@ -22,7 +22,7 @@ void  free_double(void *p);
 void  free_wrong_size(void *p);
 
 #ifdef CAIRN_EXACT_COUNTS               /* a statistics build: count every call */
-#define COUNT_CALL(h, field) ((h)->field++)
+#define COUNT_CALL(h, field) OWNER_ADD((h)->field, 1)   /* read by stats.c */
 #else
 #define COUNT_CALL(h, field) ((void)0)
 #endif

@@ -138,6 +138,7 @@ void page_fill_holes(page_t *pg) {
     (void)carved;
     stats_refault((uint64_t)__builtin_popcount(pg->holes) << sh);
     pg->free = list;
+    pg->mem &= (uint8_t)~PM_FREE_ZERO;   /* blocks at a hole's edge hold old data */
     pg->holes = 0;
     pg->hole_blocks = 0;
     pg->free_slow &= (uint8_t)~PF_HOLES;

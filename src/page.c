@@ -94,6 +94,7 @@ void page_init(page_t *pg, heap_t *h, unsigned cls) {
     pg->cls = (uint8_t)cls;
     STORE_RELAXED(pg->in_use, 1);
     pg->free_slow = 0;
+    pg->mem &= (uint8_t)~PM_FREE_ZERO;   /* the free list is empty */
     pg->holes = pg->hole_blocks = 0;
     pg->sweep_sig = 0;
     pg->idle_sweeps = 0;
@@ -110,7 +111,7 @@ bool page_extend(page_t *pg) {
     if (n == 0) n = 1;
     if (n > room) n = room;
     uintptr_t start = page_start(pg) + (uintptr_t)pg->capacity * pg->block_size;
-    if (unlikely(pg->refault)) stats_refault((uint64_t)n * pg->block_size);
+    if (unlikely(pg->mem & PM_REFAULT)) stats_refault((uint64_t)n * pg->block_size);
     block_t *prev = page_end_mark(pg);
     uint16_t order[EXTEND_BYTES / 16];
     if (SECURE) shuffle(pg->heap, order, n);
@@ -121,6 +122,7 @@ bool page_extend(page_t *pg) {
         prev = b;
     }
     pg->free = prev;
+    if (pg->mem & PM_ZERO_TAIL) pg->mem |= PM_FREE_ZERO;
     STORE_RELAXED(pg->capacity, pg->capacity + n);  /* remote frees read it */
     STORE_RELAXED(pg->cap_hi, (uint64_t)pg->capacity << 32);
     return true;
@@ -149,6 +151,7 @@ static void take_thread_free(heap_t *h, page_t *pg) {
     }
     link_set(pg, tail, pg->free);
     pg->free = list;
+    pg->mem &= (uint8_t)~PM_FREE_ZERO;   /* reused blocks hold old data */
     OWNER_ADD(pg->used, -n);
     OWNER_ADD(h->remote_in, n);
     OWNER_ADD(h->remote_in_bytes, (uint64_t)n * pg->block_size);
@@ -169,6 +172,7 @@ void page_collect(page_t *pg) {
             link_set(pg, tail, pg->free);
         }
         pg->free = pg->local_free;
+        pg->mem &= (uint8_t)~PM_FREE_ZERO;
         pg->local_free = page_end_mark(pg);
         OWNER_ADD(h->local_frees, n);
         OWNER_ADD(h->local_free_bytes, (uint64_t)n * pg->block_size);

@@ -49,7 +49,9 @@ static small_seg_t *small_seg_new(heap_t *h, uint64_t now) {
     uint64_t resident = 0;
     small_seg_t *s = seg_cache_take(&resident);
     if (s) memset(s, 0, sizeof *s);       /* recycled: header must be clean */
-    else if (!(s = os_map_aligned(SEG_SIZE, SEG_SIZE, 0))) return NULL;
+    else if ((s = os_map_aligned(SEG_SIZE, SEG_SIZE, 0)) != NULL)
+        for (unsigned i = 1; i < PAGES_PER_SEG; i++) s->pages[i].mem = PM_ZERO_TAIL;   /* fresh */
+    else return NULL;
     if (SECURE && !guard_pages(s, true)) { seg_unmap_or_cache(s, resident); return NULL; }
     s->kind = SEG_SMALL;
     s->heap = h;
@@ -141,7 +143,7 @@ void page_release(heap_t *h, page_t *pg) {
     STORE_RELAXED(pg->capacity, 0);
     STORE_RELAXED(pg->cap_hi, 0);
     pg->free = pg->local_free = page_end_mark(pg);
-    pg->refault = pg->holes != 0;
+    pg->mem = pg->holes ? PM_REFAULT : 0;     /* its carved bytes were written */
     pg->holes = pg->hole_blocks = 0;
     pg->free_slow = 0;
     uint64_t now = os_clock_ms();
@@ -185,7 +187,7 @@ static void restore_runs(heap_t *h, const run_t *r, unsigned n) {
     for (unsigned k = 0; k < n; k++) {
         uint64_t m = run_mask(r[k].lo, r[k].n);
         for (unsigned j = r[k].lo; j < r[k].lo + r[k].n; j++) {
-            r[k].s->pages[j].refault = 1;
+            r[k].s->pages[j].mem = PM_REFAULT | PM_ZERO_TAIL;
             r[k].s->pages[j].resident = 0;
         }
         r[k].s->busy_mask &= ~m;

@@ -109,6 +109,9 @@ static void stats_fill(cairn_stats_t *st) {
     st->cached_huge_mappings = ht.cached;
     st->cached_huge_bytes = ht.cached_bytes;
     st->background_purger = purge_thread_running();
+#ifdef CAIRN_EXACT_COUNTS
+    st->stats_level = 1;
+#endif
     st->resident_bytes = os_resident_bytes();
     struct rusage ru;
     if (getrusage(RUSAGE_SELF, &ru) == 0) st->peak_rss_bytes = (uint64_t)ru.ru_maxrss * 1024u;
@@ -142,9 +145,9 @@ API void cairn_stats_print(FILE *f) {
     fprintf(f, "cairn: free, not returned %9.1f MiB   (small pages %.1f, large blocks %.1f, caches %.1f)\n",
             mib(s.dirty_bytes), mib(s.dirty_small_bytes), mib(s.dirty_large_bytes),
             mib(s.dirty_cached_bytes));
-    fprintf(f, "cairn: operations        malloc %llu, free %llu, realloc %llu\n",
+    fprintf(f, "cairn: operations        malloc %llu, free %llu, realloc %llu (%s)\n",
             (unsigned long long)s.malloc_calls, (unsigned long long)s.free_calls,
-            (unsigned long long)s.realloc_calls);
+            (unsigned long long)s.realloc_calls, s.stats_level ? "every call counted" : "small calls derived");
     fprintf(f, "cairn: os                mmap %llu, munmap %llu, purge %llu (%.1f MiB returned, "
             "at most %.1f MiB refaulted)\n",
             (unsigned long long)s.mmap_calls, (unsigned long long)s.munmap_calls,
@@ -171,7 +174,7 @@ API void cairn_stats_print_json(FILE *f) {
     F(peak_mapped_bytes); F(resident_bytes); F(mmap_calls); F(munmap_calls); F(purge_calls);
     F(purged_bytes); F(segments); F(huge_mappings); F(heaps); F(abandoned_heaps); F(peak_rss_bytes);
     F(dirty_bytes); F(dirty_small_bytes); F(dirty_large_bytes); F(dirty_cached_bytes); F(refault_bytes);
-    F(cached_segments); F(cached_huge_mappings); F(cached_huge_bytes); F(background_purger);
+    F(cached_segments); F(cached_huge_mappings); F(cached_huge_bytes); F(background_purger); F(stats_level);
 #undef F
     fprintf(f, "\"ledger\": ");
     ledger_json_object(f);

@@ -32,6 +32,13 @@
 #define TF_FULL        ((uintptr_t)1)
 #define PF_FULL        1u                      /* page_t.free_slow bits    */
 #define PF_HOLES       2u
+/* page_t.mem bits: what is known about a page's memory (owner, or seg_lock
+ * while the page is free). */
+#define PM_REFAULT     1u   /* purged before: handing it out refaults it     */
+#define PM_ZERO_TAIL   2u   /* every byte past the carved blocks reads zero  */
+#define PM_FREE_ZERO   4u   /* every block on `free` is zero past its link
+                             * words (carved from a zero tail, not reused):
+                             * calloc skips its memset (alloc.c)           */
 
 /* Segment map values: what the 4 MiB chunk of an address holds. The kind
  * is here too, so free can tell a small block from the map byte alone. */
@@ -104,7 +111,7 @@ typedef struct page {
     uint8_t free_slow;
     uint8_t cls;
     uint8_t in_use;
-    uint8_t refault;                 /* owner: page memory was purged before */
+    uint8_t mem;                     /* owner: PM_* facts about its memory  */
     uint32_t reserved;               /* blocks that fit in the page        */
     /* capacity << 32, kept with it: the free-time block test compares the
      * whole product of offset and reciprocal against it (fastpath.h). */

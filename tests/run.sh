@@ -131,6 +131,10 @@ t exports 30 bash -c '
 t api-standard      120 "$T/std/t_api"
 t api-prefixed      120 "$T/pfx/t_api"
 t sizeclass         60  "$T/std/t_sizeclass"
+t calloc-standard   120 "$T/std/t_calloc"
+t calloc-prefixed   120 "$T/pfx/t_calloc"
+t stats-derived     60  env CAIRN_LEVEL=0 "$T/std/t_exact"
+t stats-exact       60  env CAIRN_LEVEL=1 LD_PRELOAD="$B/libcairn-stats.so" "$T/std/t_exact"
 t internal          60  "$T/pfx/t_internal"
 t cxx               60  "$T/std/t_cxx"
 t ledger            120 env CAIRN_PURGE_DELAY=60s "$T/pfx/t_ledger"
@@ -260,6 +264,7 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0:abort_on_error=0:halt_on_erro
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1:report_signal_unsafe=0:suppressions=$(pwd)/tests/tsan.supp}
 t asan-api          240 "$T/asan/t_api"
+t asan-calloc       240 "$T/asan/t_calloc"
 t asan-sizeclass    120 "$T/asan/t_sizeclass"
 t asan-reuse        120 "$T/asan/t_reuse"
 t asan-stress       240 "$T/asan/t_stress" "$([ -n "$Q" ] && echo 200000 || echo 1000000)" 4242

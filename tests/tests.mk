@@ -25,9 +25,9 @@ TEST_HDRS   := tests/testutil.h include/cairn.h
 CXX         ?= g++
 TESTS       ?=
 
-STD_TESTS  := t_api t_sizeclass t_trim t_pooled t_idle t_options t_holes t_limits t_exitdtor t_reuse t_stress t_remote t_threads t_fork t_faults t_misuse t_secure
-PFX_TESTS  := t_internal t_ledger t_api t_stress t_faults t_misuse t_remote t_threads t_fork
-ASAN_TESTS := t_api t_sizeclass t_reuse t_stress t_faults t_remote
+STD_TESTS  := t_api t_calloc t_exact t_sizeclass t_trim t_pooled t_idle t_options t_holes t_limits t_exitdtor t_reuse t_stress t_remote t_threads t_fork t_faults t_misuse t_secure
+PFX_TESTS  := t_internal t_ledger t_api t_calloc t_stress t_faults t_misuse t_remote t_threads t_fork
+ASAN_TESTS := t_api t_calloc t_sizeclass t_reuse t_stress t_faults t_remote
 TSAN_TESTS := t_remote t_threads t_stress
 
 STD_BINS  := $(addprefix $(TB)/std/,$(STD_TESTS)) $(TB)/std/t_cxx
@@ -38,7 +38,7 @@ PFX_OBJS  := $(patsubst src/%.c,$(TB)/pfx/obj/%.o,$(CAIRN_CORE_SRCS))
 
 .PHONY: test test-quick test-asan test-tsan test-build
 .SECONDARY: $(PFX_OBJS)
-test-build: $(BUILD)/libcairn.so $(BUILD)/libcairn-secure.so $(STD_BINS) $(PFX_BINS) $(ASAN_BINS) $(TSAN_BINS)
+test-build: $(BUILD)/libcairn.so $(BUILD)/libcairn-secure.so $(BUILD)/libcairn-stats.so $(STD_BINS) $(PFX_BINS) $(ASAN_BINS) $(TSAN_BINS)
 
 # A test program that fails to build makes its tests fail in the runner
 # (which still prints the summary line) instead of stopping make here.
