@@ -2,11 +2,12 @@
  * -DCAIRN_SECURE). Its malloc and free are these, wrapped around the raw
  * fast paths of fastpath.h; see docs/SECURITY.md for what each check
  * catches and costs.
- *  - Canary: every block ends its requested bytes with a keyed pattern up
- *    to the end of its usable space, whose last 4 bytes hold the slack
- *    length (keyed too). free, realloc and malloc_usable_size read the
- *    size back from there and check every byte of the pattern: an overflow
- *    of one byte is seen, and so is one that rewrote the length.
+ *  - Canary: every block's requested bytes are followed by a keyed
+ *    pattern (up to 16 bytes), and the last 4 bytes of its usable space
+ *    hold the slack length (keyed too). free, realloc and malloc_usable_size read the
+ *    size back from there and check the pattern's first 16 bytes (all an
+ *    overflow must cross): an overflow of one byte is seen, and so is one
+ *    that rewrote the length.
  *  - Fill and quarantine: a freed block is zero-filled, marked free and
  *    held in a per-thread quarantine (a FIFO feeding a pool that releases
  *    a random member), so it is not reused at once. When it leaves, the
@@ -35,11 +36,20 @@ static inline uint32_t block_key(uintptr_t a) {
 }
 static inline uint8_t pattern(uint32_t k, size_t i) { return (uint8_t)((k >> ((i & 3) * 8)) ^ (i * 0x5Bu)); }
 
+/* Pattern bytes right after the requested size: at most CANARY_MAX. An
+ * overflow is a contiguous write from the block's end, so it meets them
+ * first, whatever its length; slack beyond them is not patterned, so the
+ * cost of a canary does not grow with the size-class rounding. */
+#define CANARY_MAX 16u
+static inline size_t canary_end(size_t size, size_t n) {
+    return n - 4 - size > CANARY_MAX ? size + CANARY_MAX : n - 4;
+}
+
 /* Write the canary of a block asked for `size` bytes, usable up to end. */
 static void canary_arm(uint8_t *p, size_t size, uint8_t *end) {
     uint32_t k = block_key((uintptr_t)p);
     size_t n = (size_t)(end - p);
-    for (size_t i = size; i < n - 4; i++) p[i] = pattern(k, i);
+    for (size_t i = size, e = canary_end(size, n); i < e; i++) p[i] = pattern(k, i);
     uint32_t v = (uint32_t)(n - size) ^ k;
     memcpy(end - 4, &v, 4);
 }
@@ -55,21 +65,33 @@ static size_t canary_size(const uint8_t *p, const uint8_t *end) {
     size_t slack = v ^ k;
     if (slack < SLACK || slack > n) overflow(p);
     size_t size = n - slack;
-    for (size_t i = size; i < n - 4; i++)
+    for (size_t i = size, e = canary_end(size, n); i < e; i++)
         if (p[i] != pattern(k, i)) overflow(p);
     return size;
 }
 
 /* ---- what a pointer is ------------------------------------------------------- */
 enum { K_SMALL, K_LARGE, K_HUGE };
-typedef struct span { int kind; uint8_t *end; } span_t;
+typedef struct span { int kind; bool guard; uint8_t *end; } span_t;
+
+/* Large blocks asked for this much or more end in a guard page. Smaller
+ * ones rely on their canary and the boundary tags (checked at free): an
+ * mprotect pair per allocation costs tens of microseconds once threads
+ * share the address space (a TLB shootdown each), far more than the
+ * block's own fill. A guarded block's usable size is at least
+ * GUARD_MIN + 2 OS pages; an unguarded one's stays below that. */
+#define GUARD_MIN ((size_t)128 << 10)
 
 static uint64_t large_mark(uintptr_t a) { return cairn_key ^ a ^ 0x51AFE5EC5EC0DEull; }
 
-/* A large block's usable bytes end at its guard page. */
+/* A large block's usable bytes end at its guard page, if it has one. */
 static uint8_t *large_guard(const uint8_t *p, size_t usable) {
     size_t pg = os_page_size();
     return (uint8_t *)((((uintptr_t)p + usable) & ~(uintptr_t)(pg - 1)) - pg);
+}
+static span_t large_span(const uint8_t *p, size_t usable) {
+    if (usable >= GUARD_MIN + 2 * os_page_size()) return (span_t){ K_LARGE, true, large_guard(p, usable) };
+    return (span_t){ K_LARGE, false, (uint8_t *)p + usable };
 }
 
 /* Checks p the way free does (block start, live, not freed or
@@ -91,19 +113,19 @@ static span_t span_of(void *p, why_t w) {
             cairn_fatal(w.inv, p);
         }
         if (((block_t *)p)->cookie == (pg->key ^ a)) cairn_fatal(w.dbl, p);
-        return (span_t){ K_SMALL, (uint8_t *)p + pg->block_size };
+        return (span_t){ K_SMALL, false, (uint8_t *)p + pg->block_size };
     }
     case SEG_LARGE: {
         size_t u = large_usable_checked(p, hdr, w.dbl, w.inv);
         uint64_t m;
         memcpy(&m, p, 8);
         if (m == large_mark(a)) cairn_fatal(w.dbl, p);
-        return (span_t){ K_LARGE, large_guard(p, u) };
+        return large_span(p, u);
     }
     case SEG_HUGE: {
         const huge_hdr_t *h = hdr;
         if ((const uint8_t *)h + h->off != (const uint8_t *)p) cairn_fatal(w.inv, p);
-        return (span_t){ K_HUGE, (uint8_t *)p + h->size };
+        return (span_t){ K_HUGE, false, (uint8_t *)p + h->size };
     }
     default: cairn_fatal(w.inv, p);
     }
@@ -158,7 +180,7 @@ static void zero_free(void *p) {
 #define Q_FIFO 128
 #define Q_POOL 32
 #define Q_BYTES ((uint64_t)4 << 20)
-typedef struct qent { uint8_t *p; uint32_t len; uint8_t large; } qent_t;
+typedef struct qent { uint8_t *p; uint32_t len; uint8_t large, guard; } qent_t;
 typedef struct quarantine {
     qent_t fifo[Q_FIFO], pool[Q_POOL];
     unsigned head, n, np;
@@ -178,7 +200,7 @@ static void release(qent_t e) {
     if ((!e.large && *(const uint64_t *)e.p) || (n && (z[0] || memcmp(z, z + 1, n - 1)))) write_after_free(e.p);
     if (e.large) {
         memset(e.p, 0, 8);
-        os_protect(e.p + e.len, os_page_size(), false);
+        if (e.guard) os_protect(e.p + e.len, os_page_size(), false);
     } else {
         ((block_t *)e.p)->cookie = 0;
     }
@@ -220,11 +242,13 @@ void secure_quarantine_flush(void) {
 /* ---- malloc and free -------------------------------------------------------------- */
 static void *place_large(size_t size, size_t align) {
     size_t pg = os_page_size();
-    uint8_t *p = large_alloc_here(size + SLACK + 2 * pg, align);
+    bool guard = size >= GUARD_MIN;
+    uint8_t *p = large_alloc_here(size + SLACK + (guard ? 2 * pg : 0), align);
     if (!p) return NULL;
-    uint8_t *g = large_guard(p, large_usable(p, segmap_header(p)));
-    os_protect(g, pg, true);           /* refused (too many mappings): no guard */
-    canary_arm(p, size, g);
+    span_t s = large_span(p, large_usable(p, segmap_header(p)));
+    cairn_assert(s.guard == guard);
+    if (guard) os_protect(s.end, pg, true);   /* refused (too many mappings): no guard */
+    canary_arm(p, size, s.end);
     return p;
 }
 
@@ -263,7 +287,7 @@ void secure_free(void *p, size_t size) {
     span_t s = span_of(p, FREE);
     if (canary_size(p, s.end) < size) free_wrong_size(p);
     if (s.kind == K_HUGE || !my_heap()) {        /* huge: unmapped at once */
-        if (s.kind == K_LARGE) os_protect(s.end, os_page_size(), false);
+        if (s.guard) os_protect(s.end, os_page_size(), false);
         raw_free_sized(p, 0);
         errno = saved;
         return;
@@ -272,7 +296,7 @@ void secure_free(void *p, size_t size) {
     memset(p, 0, (size_t)(s.end - (uint8_t *)p));
     if (s.kind == K_SMALL) ((block_t *)p)->cookie = small_page_of(a)->key ^ a;
     else { uint64_t m = large_mark(a); memcpy(p, &m, 8); }
-    q_put((qent_t){ p, (uint32_t)(s.end - (uint8_t *)p), s.kind == K_LARGE });
+    q_put((qent_t){ p, (uint32_t)(s.end - (uint8_t *)p), s.kind == K_LARGE, s.guard });
     errno = saved;
 }
 

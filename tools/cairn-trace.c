@@ -409,14 +409,21 @@ static void rep_op(rep_t *r, char op, unsigned long id, unsigned long long size)
     rep_emit(r, &e);
 }
 
-static int cmd_import(int argc, char **argv) {
-    const char *in = NULL, *out = NULL;
+/* Arguments of a command taking one input and `-o OUT`: `cmd` names it
+ * in messages. */
+static void in_and_out(const char *cmd, int argc, char **argv, const char **in, const char **out) {
+    *in = *out = NULL;
     for (int i = 0; i < argc; i++) {
-        if ((!strcmp(argv[i], "-o") || !strcmp(argv[i], "--output")) && i + 1 < argc) out = argv[++i];
-        else if (argv[i][0] == '-') die("import: unknown option %s", argv[i]);
-        else if (!in) in = argv[i];
-        else die("import: more than one input given");
+        if ((!strcmp(argv[i], "-o") || !strcmp(argv[i], "--output")) && i + 1 < argc) *out = argv[++i];
+        else if (argv[i][0] == '-') die("%s: unknown option %s", cmd, argv[i]);
+        else if (!*in) *in = argv[i];
+        else die("%s: more than one input given", cmd);
     }
+}
+
+static int cmd_import(int argc, char **argv) {
+    const char *in, *out;
+    in_and_out("import", argc, argv, &in, &out);
     if (!in) die("import: no .rep file given");
     char outbuf[PATH_MAX];
     if (!out) {
@@ -632,13 +639,8 @@ static void write_plot_script(FILE *g, const char *samples, const char *out, con
 }
 
 static int cmd_plot(int argc, char **argv) {
-    const char *file = NULL, *out = NULL;
-    for (int i = 0; i < argc; i++) {
-        if ((!strcmp(argv[i], "-o") || !strcmp(argv[i], "--output")) && i + 1 < argc) out = argv[++i];
-        else if (argv[i][0] == '-') die("plot: unknown option %s", argv[i]);
-        else if (!file) file = argv[i];
-        else die("plot: more than one trace given");
-    }
+    const char *file, *out;
+    in_and_out("plot", argc, argv, &file, &out);
     if (!file || !out) die("plot: usage: cairn-trace plot FILE -o OUT.png");
     if (strchr(out, '\'') || strchr(file, '\'')) die("plot: file names with a quote (') are not supported");
     if (!in_path("gnuplot")) die("plot: gnuplot not found in PATH (Debian: apt-get install gnuplot-nox)");

@@ -171,12 +171,16 @@ static void do_alloc(cur_t *c, unsigned kind)
     fz_trace_t *t;
     errno = 0;
     switch (kind) {
-    case 0:
-        t = fz_trace(&ctx, "malloc", NULL, size, 0, NULL);
-        t->q = p = cairn_malloc(size);
-        if (failed_ok(p, errno, "malloc", size)) return;
-        fz_accept(&env, b, p, size, al, FK_MALLOC, tag, fill_usable, "malloc");
+    case 0: case 5: case 6: { /* one size argument: malloc, valloc, pvalloc */
+        const char *name = kind == 0 ? "malloc" : kind == 5 ? "valloc" : "pvalloc";
+        t = fz_trace(&ctx, name, NULL, size, 0, NULL);
+        t->q = p = kind == 0 ? cairn_malloc(size) : kind == 5 ? cairn_valloc(size) : cairn_pvalloc(size);
+        if (failed_ok(p, errno, name, size)) return;
+        size_t want = kind != 6 ? size : size ? (size + page_sz - 1) / page_sz * page_sz : page_sz;
+        fz_accept(&env, b, p, want, kind == 0 ? al : page_sz, kind == 0 ? FK_MALLOC : FK_MEMALIGN, tag,
+                  fill_usable, name);
         break;
+    }
     case 1: {
         size_t n = 1 + rd8(c) % 16, each = size / n;
         t = fz_trace(&ctx, "calloc", NULL, n, each, NULL);
@@ -186,23 +190,19 @@ static void do_alloc(cur_t *c, unsigned kind)
         fz_accept(&env, b, p, n * each, al, FK_CALLOC, tag, fill_usable, "calloc");
         break;
     }
-    case 2: { /* memalign, maybe with an alignment that is not a power of two */
+    case 2: case 3: { /* memalign (maybe with an alignment not a power of two), aligned_alloc */
+        bool ma = kind == 2;
+        const char *name = ma ? "memalign" : "aligned_alloc";
         size_t a = rd_align(c);
-        uint8_t odd = rd8(c);
-        if (odd & 0x80) a += odd & 0x7f;
-        t = fz_trace(&ctx, "memalign", NULL, a, size, NULL);
-        t->q = p = cairn_memalign(a, size);
-        if (failed_ok(p, errno, "memalign", size)) return;
-        fz_accept(&env, b, p, size, fz_pow2_at_least(a), FK_MEMALIGN, tag, fill_usable, "memalign");
-        break;
-    }
-    case 3: {
-        size_t a = rd_align(c);
-        t = fz_trace(&ctx, "aligned_alloc", NULL, a, size, NULL);
-        t->q = p = cairn_aligned_alloc(a, size);
-        if (failed_ok(p, errno, "aligned_alloc", size)) return;
-        fz_accept(&env, b, p, size, fz_pow2_at_least(a), FK_ALIGNED, tag, fill_usable, "aligned_alloc");
-        b->align = a;
+        if (ma) {
+            uint8_t odd = rd8(c);
+            if (odd & 0x80) a += odd & 0x7f;
+        }
+        t = fz_trace(&ctx, name, NULL, a, size, NULL);
+        t->q = p = ma ? cairn_memalign(a, size) : cairn_aligned_alloc(a, size);
+        if (failed_ok(p, errno, name, size)) return;
+        fz_accept(&env, b, p, size, fz_pow2_at_least(a), ma ? FK_MEMALIGN : FK_ALIGNED, tag, fill_usable, name);
+        if (!ma) b->align = a;
         break;
     }
     case 4: {
@@ -218,20 +218,6 @@ static void do_alloc(cur_t *c, unsigned kind)
             return;
         }
         fz_accept(&env, b, p, size, fz_pow2_at_least(a), FK_MEMALIGN, tag, fill_usable, "posix_memalign");
-        break;
-    }
-    case 5:
-        t = fz_trace(&ctx, "valloc", NULL, size, 0, NULL);
-        t->q = p = cairn_valloc(size);
-        if (failed_ok(p, errno, "valloc", size)) return;
-        fz_accept(&env, b, p, size, page_sz, FK_MEMALIGN, tag, fill_usable, "valloc");
-        break;
-    case 6: {
-        t = fz_trace(&ctx, "pvalloc", NULL, size, 0, NULL);
-        t->q = p = cairn_pvalloc(size);
-        if (failed_ok(p, errno, "pvalloc", size)) return;
-        size_t want = size ? (size + page_sz - 1) / page_sz * page_sz : page_sz;
-        fz_accept(&env, b, p, want, page_sz, FK_MEMALIGN, tag, fill_usable, "pvalloc");
         break;
     }
     default: {
