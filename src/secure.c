@@ -13,10 +13,10 @@
  *    a random member), so it is not reused at once. When it leaves, the
  *    fill is checked: a write after free is seen before the memory can be
  *    reused. A second free of a quarantined block sees the mark.
- *  - Guard pages: every large block ends in a PROT_NONE page; every huge
- *    block is a mapping of its own with a PROT_NONE page after it and is
- *    unmapped when freed (no cache: any later access faults); in small
- *    segments every eighth page is a guard page (segment.c).
+ *  - Guard pages: every large block of 128 KiB or more ends in a PROT_NONE
+ *    page (GUARD_MIN); every huge mapping has one after it and is PROT_NONE
+ *    while it waits in the reuse cache, so any later access faults; in
+ *    small segments every eighth page is a guard page (segment.c).
  *  - Blocks of a page are handed out in random order (page.c).
  *  - malloc(0) returns a unique pointer into a PROT_NONE region: touching
  *    it faults, freeing it releases the slot. */
