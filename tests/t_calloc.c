@@ -74,17 +74,6 @@ static void fresh_untouched(void)
     free_all(p, B);
 }
 
-static void local_reuse(void)
-{
-    static void *p[N];
-    for (size_t k = 0; k < NSIZES; k++) {
-        dirty_blocks(p, N, sizes[k]);
-        free_all(p, N);
-        calloc_all_zero(p, N, sizes[k], "after local frees");
-        free_all(p, N);
-    }
-}
-
 struct batch { void **p; size_t n; };
 
 static void *free_batch(void *arg)
@@ -94,28 +83,31 @@ static void *free_batch(void *arg)
     return NULL;
 }
 
-static void remote_reuse(void)
+/* Three ways for dirty blocks to go back before calloc asks again. */
+static void by_owner(void **p, size_t n) { free_all(p, n); }
+
+static void by_other_thread(void **p, size_t n)
 {
-    static void *p[N];
-    for (size_t k = 0; k < NSIZES; k++) {
-        dirty_blocks(p, N, sizes[k]);
-        struct batch b = { p, N };
-        pthread_t t;
-        CHECK(pthread_create(&t, NULL, free_batch, &b) == 0);
-        CHECK(pthread_join(t, NULL) == 0);
-        calloc_all_zero(p, N, sizes[k], "after remote frees");
-        free_all(p, N);
-    }
+    struct batch b = { p, n };
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, free_batch, &b) == 0);
+    CHECK(pthread_join(t, NULL) == 0);
 }
 
-static void trimmed_reuse(void)
+static void then_trim(void **p, size_t n)
+{
+    free_all(p, n);
+    A_malloc_trim(0);
+}
+
+/* Every size: dirty blocks released one way, then calloc'd again. */
+static void reuse(void (*release)(void **, size_t), const char *when)
 {
     static void *p[N];
     for (size_t k = 0; k < NSIZES; k++) {
         dirty_blocks(p, N, sizes[k]);
-        free_all(p, N);
-        A_malloc_trim(0);
-        calloc_all_zero(p, N, sizes[k], "after a trim");
+        release(p, N);
+        calloc_all_zero(p, N, sizes[k], when);
         free_all(p, N);
     }
 }
@@ -156,9 +148,9 @@ static void random_mix(void)
 int main(void)
 {
     fresh_untouched();
-    local_reuse();
-    remote_reuse();
-    trimmed_reuse();
+    reuse(by_owner, "after local frees");
+    reuse(by_other_thread, "after remote frees");
+    reuse(then_trim, "after a trim");
     random_mix();
     CHECK(heap_check_ok());
     printf("t_calloc: ok (%s API)\n", A_NAME);
