@@ -68,7 +68,7 @@ API void cairn_free_aligned_sized(void *p, size_t alignment, size_t size) {
  * (an exiting thread's refill draws from a shared heap). */
 static inline void *small_calloc(size_t total) {
     heap_t *h = cairn_tl_heap;
-    page_t *pg = total <= DIRECT_MAX ? h->direct[(total + 15) >> 4] : h->cur[size_class(total)];
+    page_t *pg = size_page(h, total);
     block_t *b = pg->free;
     if (likely(!list_end(b))) {
         bool zero = pg->mem & PM_FREE_ZERO;

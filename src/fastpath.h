@@ -53,10 +53,16 @@ static inline FAST void *small_alloc(unsigned cls) {
     return small_refill(h, cls);
 }
 
+/* The page serving a small size: direct[] up to DIRECT_MAX, else the
+ * current page of its class (calloc in alloc.c picks the same way). */
+static inline FAST page_t *size_page(const heap_t *h, size_t size) {
+    return size <= DIRECT_MAX ? h->direct[(size + 15) >> 4] : h->cur[size_class(size)];
+}
+
 static inline FAST void *raw_malloc(size_t size) {
     if (likely(size <= DIRECT_MAX)) {
         heap_t *h = cairn_tl_heap;
-        page_t *pg = h->direct[(size + 15) >> 4];
+        page_t *pg = size_page(h, size);
         block_t *b = pg->free;
         if (likely(!list_end(b))) return page_pop(h, pg, b);
         return small_refill(h, size_class(size));

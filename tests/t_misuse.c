@@ -62,6 +62,21 @@ static void free_in_thread(void *p)
     for (int i = 0; i < 4000; i++) stash = must(A_malloc(4096));
 }
 
+/* Double-free cases: free p, keeping it in `stash` (volatile, so the
+ * compiler cannot see the second free coming) ... */
+static void free_once(void *p)
+{
+    stash = p;
+    A_free(p);
+}
+
+/* ... then name the pointer and free it again. */
+static void free_again(const char *c)
+{
+    say(c, stash);
+    A_free(stash);
+}
+
 int main(int argc, char **argv)
 {
     CHECK(argc == 2, "usage: t_misuse <case>");
@@ -73,10 +88,8 @@ int main(int argc, char **argv)
         size_t n = c[12] == 's' ? 48 : c[12] == 'l' ? large : huge;
         p = must(A_malloc(n));
         memset(p, 1, n);
-        stash = p;
-        A_free(p);
-        say(c, stash);
-        A_free(stash);
+        free_once(p);
+        free_again(c);
     } else if (!strcmp(c, "double-free-small-later")) {
         /* the block is no longer at the head of any free list */
         void *q[10];
@@ -85,14 +98,11 @@ int main(int argc, char **argv)
         A_free(q[3]);
         for (int i = 0; i < 10; i++) if (i != 3) A_free(q[i]);
         for (int i = 0; i < 5; i++) q[i] = must(A_malloc(200));
-        say(c, stash);
-        A_free(stash);
+        free_again(c);
     } else if (!strcmp(c, "double-free-aligned")) {
         p = must(A_memalign(4096, 5000));
-        stash = p;
-        A_free(p);
-        say(c, stash);
-        A_free(stash);
+        free_once(p);
+        free_again(c);
     } else if (!strcmp(c, "double-free-large-merged")) {
         /* p is merged with both free neighbours on its first free; its
          * stale header must not make the second free look valid */
@@ -104,18 +114,14 @@ int main(int argc, char **argv)
         memset(d, 7, n);
         A_free(a);
         A_free(b);
-        stash = p;
-        A_free(p);
-        say(c, stash);
-        A_free(stash);
+        free_once(p);
+        free_again(c);
         (void)d;
     } else if (!strcmp(c, "double-free-large-aligned")) {
         /* the aligned block merges with the free gap cut off in front */
         p = must(A_aligned_alloc(65536, 30000));
-        stash = p;
-        A_free(p);
-        say(c, stash);
-        A_free(stash);
+        free_once(p);
+        free_again(c);
     } else if (!strcmp(c, "double-free-hole") || !strcmp(c, "double-free-hole-remote")) {
         /* a freed 4 KiB block inside a page that keeps a live block: once
          * the page sits idle its free OS pages are purged (a hole) and the
@@ -137,8 +143,7 @@ int main(int argc, char **argv)
     } else if (!strncmp(c, "usable-freed-", 13)) {
         size_t n = c[13] == 's' ? 100 : large;
         p = must(A_malloc(n));
-        stash = p;
-        A_free(p);
+        free_once(p);
         say(c, stash);
         CHECK(A_usable(stash) == 0, "returned a size");
     } else if (!strncmp(c, "usable-interior-", 16)) {
@@ -205,24 +210,20 @@ int main(int argc, char **argv)
         stash = a;
         A_free(a);
         A_free(b);
-        say(c, stash);
-        A_free(stash);
+        free_again(c);
     } else if (!strcmp(c, "double-free-delayed")) {
         /* thousands of other calls between the two frees */
         p = must(A_malloc(300));
-        stash = p;
-        A_free(p);
+        free_once(p);
         static void *t[2000];
         for (int r = 0; r < 5; r++) {
             for (int i = 0; i < 2000; i++) t[i] = must(A_malloc(16 + (size_t)(i % 50) * 40));
             for (int i = 0; i < 2000; i++) A_free(t[i]);
         }
-        say(c, stash);
-        A_free(stash);
+        free_again(c);
     } else if (!strcmp(c, "double-free-other-thread")) {
         p = must(A_malloc(80));
-        stash = p;
-        A_free(p);
+        free_once(p);
         say(c, stash);
         free_in_thread(stash);
     } else if (!strcmp(c, "double-free-after-reuse")) {
@@ -230,12 +231,10 @@ int main(int argc, char **argv)
          * at once), then p is freed a second time: only a quarantine can
          * tell this from a free of the new block */
         p = must(A_malloc(96));
-        stash = p;
-        A_free(p);
+        free_once(p);
         char *q = must(A_malloc(96));
         memset(q, 7, 96);
-        say(c, stash);
-        A_free(stash);
+        free_again(c);
         A_free(q);
     } else if (!strcmp(c, "one-past-end-small") || !strcmp(c, "one-past-end-large")) {
         size_t n = c[13] == 's' ? 60 : large;   /* not a class size: p + n is inside */
@@ -286,8 +285,7 @@ int main(int argc, char **argv)
         /* a write into a freed block that nothing reused yet */
         size_t n = c[9] ? large : 200;
         p = must(A_malloc(n));
-        stash = p;
-        A_free(p);
+        free_once(p);
         say(c, stash);
         ((volatile char *)stash)[40] = 1;
         A_malloc_trim(0);                   /* the quarantine is emptied here */
@@ -295,8 +293,7 @@ int main(int argc, char **argv)
     } else if (!strcmp(c, "uaf-write-link")) {
         /* overwrite the free-list link of a freed small block */
         p = must(A_malloc(48));
-        stash = p;
-        A_free(p);
+        free_once(p);
         say(c, stash);
         *(void *volatile *)stash = (void *)0x4141414141414141ull;
         A_malloc_trim(0);
@@ -305,8 +302,7 @@ int main(int argc, char **argv)
         /* a read of a freed huge block faults (secure mode) */
         p = must(A_malloc(huge));
         memset(p, 3, huge);
-        stash = p;
-        A_free(p);
+        free_once(p);
         say(c, stash);
         fprintf(stderr, "t_misuse: read %d\n", ((volatile char *)stash)[100]);
     } else if (!strcmp(c, "uaf-read-small")) {
@@ -314,8 +310,7 @@ int main(int argc, char **argv)
          * contents are still there */
         p = must(A_malloc(200));
         memset(p, 0x5a, 200);
-        stash = p;
-        A_free(p);
+        free_once(p);
         say(c, stash);
         int same = 0;
         for (int i = 16; i < 200; i++) same += ((volatile char *)stash)[i] == 0x5a;
