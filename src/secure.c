@@ -4,10 +4,10 @@
  * catches and costs.
  *  - Canary: every block's requested bytes are followed by a keyed
  *    pattern (up to 16 bytes), and the last 4 bytes of its usable space
- *    hold the slack length (keyed too). free, realloc and malloc_usable_size read the
- *    size back from there and check the pattern's first 16 bytes (all an
- *    overflow must cross): an overflow of one byte is seen, and so is one
- *    that rewrote the length.
+ *    hold the slack length (keyed too). free, realloc and
+ *    malloc_usable_size read the size back from there and check the
+ *    pattern (an overflow must cross it first): an overflow of one byte is
+ *    seen, and so is one that rewrote the length.
  *  - Fill and quarantine: a freed block is zero-filled, marked free and
  *    held in a per-thread quarantine (a FIFO feeding a pool that releases
  *    a random member), so it is not reused at once. When it leaves, the
