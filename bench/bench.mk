@@ -27,7 +27,7 @@ BENCH_ARGS     ?=
 BENCH_WORKLOADS := larson xmalloc cache mstress alloc_test glibc_bench fastpath \
                    realloc_grow large frag churn idle probe runwrap
 BENCH_BINS     := $(addprefix $(BENCH_BUILD)/,$(BENCH_WORKLOADS)) \
-                  $(BENCH_BUILD)/libglibcshim.so
+                  $(BENCH_BUILD)/libglibcshim.so $(BENCH_BUILD)/icount
 # C++ workloads (Debian package g++; bench/run.py installs it when missing).
 # Without a C++ compiler they are not built and the runner skips them with
 # a notice, so bench-build and bench-smoke still work.
@@ -45,6 +45,10 @@ $(BENCH_BUILD)/%: bench/workloads/%.c bench/workloads/common.h | $(BENCH_BUILD)
 
 $(BENCH_BUILD)/%: bench/workloads/%.cpp | $(BENCH_BUILD)
 	$(BENCH_CXX) $(BENCH_CXXFLAGS) -o $@ $<
+
+# Instruction counter for allocators that cannot run under callgrind.
+$(BENCH_BUILD)/icount: bench/icount.c | $(BENCH_BUILD)
+	$(BENCH_CC) $(BENCH_CFLAGS) -Werror -o $@ $<
 
 $(BENCH_BUILD)/libglibcshim.so: bench/workloads/glibc_shim.c | $(BENCH_BUILD)
 	$(BENCH_CC) -O2 -shared -fPIC -o $@ $< -ldl

@@ -27,7 +27,8 @@ EXTRA_METRICS = {
     "fastpath": [("ns_pair", "ns per malloc+free pair", "lower"),
                  ("ns_batch", "ns per pair, batches of 64", "lower"),
                  ("instr_per_pair", "instructions per pair (callgrind)", "lower"),
-                 ("perf_instr_per_pair", "instructions per pair (perf stat)", "lower")],
+                 ("step_instr_per_pair", "instructions per pair (single-step, where "
+                  "callgrind cannot run)", "lower")],
     "redis": [("set_rps", "SET req/s", "higher"), ("get_rps", "GET req/s", "higher"),
               ("lrange_100_rps", "LRANGE_100 req/s", "higher")],
     "rocksdb": [("fillrandom_ops", "fillrandom ops/s", "higher"),

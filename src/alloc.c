@@ -25,6 +25,11 @@ NOINLINE void *malloc_big(size_t size) {
 NOINLINE void free_wrong_size(void *p) { cairn_fatal("wrong size passed to free_sized for", p); }
 NOINLINE void free_invalid(void *p) { cairn_fatal("invalid free of", p); }
 NOINLINE void free_double(void *p) { cairn_fatal("double free of", p); }
+NOINLINE void free_misuse(void *p, int why) {
+    if (why == FM_SIZE) free_wrong_size(p);
+    if (why == FM_DOUBLE) free_double(p);
+    free_invalid(p);
+}
 
 /* NULL; a large or huge block; or a pointer cairn does not own. errno is
  * kept: free must not change it. A size from free_sized must fit. */
@@ -163,8 +168,8 @@ size_t usable_size(const void *p) {
     case SEG_SMALL: {
         uintptr_t a = (uintptr_t)p;
         const page_t *pg = small_page_of(a);
-        if (!small_block_start(pg, a)) cairn_fatal("malloc_usable_size of invalid pointer", p);
-        if (((const block_t *)p)->cookie == (pg->key ^ a) || (pg->holes && page_in_hole(pg, a)))
+        if (!small_block_start(pg, a, LOAD_RELAXED(pg->start_lim))) cairn_fatal("malloc_usable_size of invalid pointer", p);
+        if (((const block_t *)p)->cookie == pg->mark || (pg->holes && page_in_hole(pg, a)))
             cairn_fatal("malloc_usable_size of freed pointer", p);
         return pg->block_size;
     }

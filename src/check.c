@@ -19,7 +19,7 @@ static long list_len(const page_t *pg, const block_t *b) {
         uintptr_t a = (uintptr_t)b;
         if (a < start || a >= start + PAGE_SIZE_ || (a - start) % pg->block_size ||
             (a - start) / pg->block_size >= pg->capacity ||
-            b->cookie != (pg->key ^ a) || page_in_hole(pg, a) || ++n > (long)pg->capacity)
+            b->cookie != pg->mark || page_in_hole(pg, a) || ++n > (long)pg->capacity)
             return -1;
     }
     return n;
@@ -44,6 +44,9 @@ static int check_page(const heap_t *h, const page_t *pg, FILE *report) {
         PROBLEM("page %p: holes %#x with %u blocks, flag %u\n", (const void *)pg, pg->holes,
                 pg->hole_blocks, pg->free_slow);
     if (!!(tfw & TF_FULL) != !!(pg->free_slow & PF_FULL)) PROBLEM("page %p: full flag mismatch\n", (const void *)pg);
+    if ((pg->used & USED_SLOW) != (pg->free_slow ? USED_SLOW : 0))
+        PROBLEM("page %p: used %#x disagrees with slow-free reasons %u\n", (const void *)pg, pg->used,
+                pg->free_slow);
     return bad;
 }
 

@@ -15,8 +15,8 @@
 void *malloc_big(size_t size);          /* large and huge, alloc.c */
 /* NULL, large, huge, misuse; `size` as given to free_sized (0: none). */
 void  free_slow(void *p, size_t size);
-/* Misuse found on the fast path: report and abort. Declared as returning
- * so the fast path leaves through a tail call and needs no stack frame. */
+/* Misuse found on a free: report and abort. Declared as returning so a
+ * fast path can leave through a tail call and needs no stack frame. */
 void  free_invalid(void *p);
 void  free_double(void *p);
 void  free_wrong_size(void *p);
@@ -31,10 +31,10 @@ void  free_wrong_size(void *p);
  * in the same 64 KiB page (a block or the end mark): a use-after-free
  * write into a free block cannot send a later malloc elsewhere. */
 static inline FAST void *page_pop(heap_t *h, page_t *pg, block_t *b) {
-    block_t *next = (block_t *)((uintptr_t)b->next ^ pg->key);
+    block_t *next = link_get(pg, b);
     if (unlikely(((uintptr_t)next ^ (uintptr_t)b) >> PAGE_SHIFT)) return page_corrupt(pg, b);
     pg->free = next;
-    OWNER_ADD(pg->used, 1);             /* statistics read it (stats.c)     */
+    owner_inc32(&pg->used);             /* statistics read it (stats.c)     */
     b->next = NULL;                     /* hand out no heap data ...        */
     b->cookie = 0;                      /* ... and no "free" mark           */
     COUNT_CALL(h, nmalloc);
@@ -71,14 +71,17 @@ static inline FAST void *raw_malloc(size_t size) {
     return malloc_big(size);
 }
 
-/* Is a (an address inside pg's page) the start of a block carved there?
- * One multiplication by the 32-bit reciprocal gives the block index (high
- * half) and, in the low half, a remainder test that is exact for every
- * offset of a page (sizeclass tests prove it). A page not in use has
- * reciprocal and capacity 0, so nothing passes. */
-static inline FAST bool small_block_start(const page_t *pg, uintptr_t a) {
+/* Is a (an address inside pg's page) the start of one of its carved
+ * blocks? One multiplication of the offset by the 32-bit reciprocal puts
+ * the block index in the high half and, in the low half, a value below
+ * the reciprocal exactly at block starts (sizeclass tests prove it). With
+ * the halves swapped, the starts below the capacity are exactly the values
+ * below one limit (page_set_capacity), so the test is one compare. A page
+ * not in use has limit 0, so nothing passes. lim is pg->start_lim as the
+ * caller may read it: plainly by the owner, relaxed by others. */
+static inline FAST bool small_block_start(const page_t *pg, uintptr_t a, uint64_t lim) {
     uint64_t prod = (uint64_t)(a & (PAGE_SIZE_ - 1)) * pg->recip;
-    return (uint32_t)prod < pg->recip && prod < LOAD_RELAXED(pg->cap_hi);
+    return (prod << 32 | prod >> 32) < lim;
 }
 
 static inline FAST page_t *small_page_of(uintptr_t a) {
@@ -86,35 +89,49 @@ static inline FAST page_t *small_page_of(uintptr_t a) {
     return &s->pages[(a >> PAGE_SHIFT) & (PAGES_PER_SEG - 1)];
 }
 
-/* Free: the segment map says a small segment holds p; p must be a block
- * start of a page in use, no larger than `size` says (free_sized; 0 when
- * not given, and the check folds away), and must not carry the page's free
- * cookie. Then the block goes on its page's local list, or to its owner if
- * another thread's. */
+/* What is wrong with freeing a, in pg's page, as a block of at least
+ * `size` bytes (free_sized; 0 when not given, and the test folds away):
+ * FM_OK, or why it is misuse. The block is then marked free. */
+enum { FM_OK, FM_INVALID, FM_SIZE, FM_DOUBLE };
+static inline FAST int small_free_check(const page_t *pg, uintptr_t a, size_t size, uint64_t lim) {
+    if (unlikely(!small_block_start(pg, a, lim))) return FM_INVALID;
+    if (unlikely(size > pg->block_size)) return FM_SIZE;
+    block_t *b = (block_t *)a;
+    uintptr_t mark = pg->mark;
+    if (unlikely(b->cookie == mark)) return FM_DOUBLE;
+    b->cookie = mark;
+    return FM_OK;
+}
+void free_misuse(void *p, int why);     /* reports and aborts */
+
+/* Free: the segment map says a small segment holds p. A block of this
+ * thread's page is checked (small_free_check) and goes on the page's local
+ * list; another thread's goes to small_free_remote, which checks it the
+ * same way. The segment map entry of a live block was written before the
+ * block was handed out and stays until it is freed: a plain load. */
 static inline FAST void raw_free_sized(void *p, size_t size) {
     uintptr_t a = (uintptr_t)p;
-    if (unlikely(segmap_get(a) != MAP_SMALL)) {
+    if (unlikely(segmap_get_live(a) != MAP_SMALL)) {
         free_slow(p, size);
         return;
     }
     page_t *pg = small_page_of(a);
-    if (unlikely(!small_block_start(pg, a))) { free_invalid(p); return; }
-    if (unlikely(size > pg->block_size)) { free_wrong_size(p); return; }
-    block_t *b = (block_t *)p;
-    uintptr_t cookie = pg->key ^ a;
-    if (unlikely(b->cookie == cookie)) { free_double(p); return; }
-    b->cookie = cookie;
     heap_t *h = cairn_tl_heap;
-    if (likely(pg->heap == h)) {
-        b->next = (block_t *)((uintptr_t)pg->local_free ^ pg->key);
-        pg->local_free = b;
-        COUNT_CALL(h, nfree);
-        uint32_t used = pg->used - 1;
-        STORE_RELAXED(pg->used, used);  /* statistics read it (stats.c)     */
-        if (unlikely(used == 0 || pg->free_slow)) small_free_slow(pg, b);
+    if (unlikely(pg->heap != h)) {
+        small_free_remote(p, size);
         return;
     }
-    small_free_remote(pg, b);
+    int why = small_free_check(pg, a, size, pg->start_lim);
+    if (unlikely(why != FM_OK)) {
+        free_misuse(p, why);
+        return;
+    }
+    block_t *b = (block_t *)p;
+    link_set(pg, b, pg->local_free);
+    pg->local_free = b;
+    COUNT_CALL(h, nfree);
+    /* statistics read `used`; <= 0: the page emptied, or USED_SLOW */
+    if (unlikely(owner_dec32_le0(&pg->used))) small_free_slow(b);
 }
 
 /* The entry points' malloc and free: the raw fast paths, or in the secure

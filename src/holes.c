@@ -99,7 +99,7 @@ uint64_t page_punch(page_t *pg) {
     if (!add) return 0;
     pg->hole_blocks = (uint16_t)(pg->hole_blocks + unlink_holed(pg, add, sh));
     pg->holes = (uint16_t)(pg->holes | add);
-    pg->free_slow |= PF_HOLES;
+    page_slow_set(pg, PF_HOLES);
     uintptr_t start = page_start(pg);
     uint64_t bytes = 0;
     for (uint32_t m = add; m;) {                 /* one purge per run of holes */
@@ -129,7 +129,7 @@ void page_fill_holes(page_t *pg) {
             }
             block_t *b = (block_t *)(start + (uintptr_t)i * pg->block_size);
             link_set(pg, b, list);
-            b->cookie = pg->key ^ (uintptr_t)b;
+            b->cookie = pg->mark;
             list = b;
             carved++;
         }
@@ -141,5 +141,5 @@ void page_fill_holes(page_t *pg) {
     pg->mem &= (uint8_t)~PM_FREE_ZERO;   /* blocks at a hole's edge hold old data */
     pg->holes = 0;
     pg->hole_blocks = 0;
-    pg->free_slow &= (uint8_t)~PF_HOLES;
+    page_slow_clear(pg, PF_HOLES);
 }

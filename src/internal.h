@@ -49,6 +49,34 @@
  * walk: the owner's read needs no atomic, its store is a relaxed one. */
 #define OWNER_ADD(x, n)     STORE_RELAXED(x, (x) + (n))
 
+/* The same for the fast path's 32-bit page counter, where it costs most:
+ * on x86-64 one add to memory (a single store, as the relaxed store would
+ * be; only the owner writes), whose flags also give "is the result <= 0"
+ * for free. Elsewhere, and under TSan (which must see the access), the
+ * relaxed load and store above. */
+#if defined(__SANITIZE_THREAD__)
+#define CAIRN_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define CAIRN_TSAN 1
+#endif
+#endif
+#if defined(__x86_64__) && !defined(CAIRN_TSAN)
+static inline void owner_inc32(uint32_t *x) { __asm__("addl $1, %0" : "+m"(*x)); }
+static inline bool owner_dec32_le0(uint32_t *x) {
+    bool le;
+    __asm__("subl $1, %0" : "+m"(*x), "=@ccle"(le));
+    return le;
+}
+#else
+static inline void owner_inc32(uint32_t *x) { STORE_RELAXED(*x, *x + 1); }
+static inline bool owner_dec32_le0(uint32_t *x) {
+    uint32_t v = *x - 1;
+    STORE_RELAXED(*x, v);
+    return (int32_t)v <= 0;
+}
+#endif
+
 static inline size_t align_up(size_t n, size_t a) { return (n + a - 1) & ~(a - 1); }
 static inline bool is_pow2(size_t n) { return n && !(n & (n - 1)); }
 
@@ -131,6 +159,14 @@ static inline unsigned segmap_get(uintptr_t a) {
     if (unlikely(i >= ((uintptr_t)1 << (ADDR_BITS - SEG_SHIFT)))) return MAP_NONE;
     return atomic_load_explicit(&cairn_segmap[i], memory_order_relaxed);
 }
+/* The same for a pointer the caller holds as live (free): its entry was
+ * written before the pointer was handed out and does not change while it
+ * is live, so the load need not be atomic, and folds into a compare. */
+static inline unsigned segmap_get_live(uintptr_t a) {
+    uintptr_t i = a >> SEG_SHIFT;
+    if (unlikely(i >= ((uintptr_t)1 << (ADDR_BITS - SEG_SHIFT)))) return MAP_NONE;
+    return *(const uint8_t *)&cairn_segmap[i];
+}
 void segmap_set(uintptr_t a, unsigned v);
 /* The header governing p, or NULL when p is in no cairn chunk. */
 void *segmap_header(const void *p);
@@ -172,16 +208,38 @@ static inline void link_set(const page_t *pg, block_t *b, const block_t *next) {
  * Declared to return, so the fast path can leave through a tail call. */
 void *page_corrupt(const page_t *pg, const void *b);
 /* Blocks handed out (and not collected back) of a page in use. */
-static inline uint32_t page_used(const page_t *pg) { return pg->used - pg->cur_bias; }
+static inline uint32_t page_used(const page_t *pg) {
+    return (LOAD_RELAXED(pg->used) & ~USED_SLOW) - LOAD_RELAXED(pg->cur_bias);
+}
+/* The limit of small_block_start (fastpath.h) for a page of block size bs
+ * and reciprocal recip with `cap` blocks carved. A start k * bs gives the
+ * product k * 2^32 + k * e, e = bs * recip - 2^32 (< bs; 0 for powers of
+ * two), so swapped halves (k * e) << 32 | k, rising with k; every other
+ * offset gives a low half of at least recip. The limit is the value of
+ * block `cap`, or recip << 32 when block `cap` is beyond what the low half
+ * can tell apart (t_internal checks every class, capacity and offset). */
+static inline uint64_t block_start_limit(uint32_t bs, uint32_t recip, uint32_t cap) {
+    if (!recip) return 0;
+    uint64_t lo = ((uint64_t)bs * recip - ((uint64_t)1 << 32)) * cap;
+    return lo < recip ? lo << 32 | cap : (uint64_t)recip << 32;
+}
+/* Set the carved count; free's block test reads the limit from any thread. */
+static inline void page_set_capacity(page_t *pg, uint32_t cap) {
+    STORE_RELAXED(pg->capacity, cap);
+    STORE_RELAXED(pg->start_lim, block_start_limit(pg->block_size, (uint32_t)pg->recip, cap));
+}
+/* Raise or drop reasons (PF_*) for frees of pg to take the slow path. */
+void     page_slow_set(page_t *pg, uint8_t why);
+void     page_slow_clear(page_t *pg, uint8_t why);
 void     page_init(page_t *pg, heap_t *h, unsigned cls);
 bool     page_extend(page_t *pg);
 void     page_collect(page_t *pg);
 void    *small_refill(heap_t *h, unsigned cls);
-void     small_free_slow(page_t *pg, block_t *b);
+void     small_free_slow(block_t *b);          /* the page is found from b */
 uint64_t page_punch(page_t *pg);             /* holes.c: purge free OS pages */
 void     page_fill_holes(page_t *pg);
 bool     page_in_hole(const page_t *pg, uintptr_t a);
-void     small_free_remote(page_t *pg, block_t *b);
+void     small_free_remote(void *p, size_t size);   /* another heap's block */
 void     page_unfull(heap_t *h, page_t *pg);
 uint32_t page_pending_local(const page_t *pg);
 bool     page_to_full(heap_t *h, page_t *pg);

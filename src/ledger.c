@@ -59,7 +59,7 @@ static uint64_t half_step(unsigned c) {
  * rounding of its blocks (read racily for other threads' pages). */
 static void add_page(ledger_ctx_t *c, const page_t *pg) {
     uint64_t bs = LOAD_RELAXED(pg->block_size), cap = LOAD_RELAXED(pg->capacity);
-    uint64_t used = LOAD_RELAXED(pg->used) - LOAD_RELAXED(pg->cur_bias), holes = LOAD_RELAXED(pg->hole_blocks);
+    uint64_t used = page_used(pg), holes = LOAD_RELAXED(pg->hole_blocks);
     unsigned k = LOAD_RELAXED(pg->cls);
     if (k >= NCLASSES || used + holes > cap) return;           /* caught changing */
     uint64_t rounding = used * half_step(k), free_b = (cap - used - holes) * bs;

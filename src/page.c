@@ -81,13 +81,14 @@ static void shuffle(heap_t *h, uint16_t *order, uint32_t n) {
 void page_init(page_t *pg, heap_t *h, unsigned cls) {
     uint32_t bs = cairn_class_size_tab[cls];
     pg->key = new_page_key(h);
+    pg->mark = new_page_key(h);
     pg->free = pg->local_free = page_end_mark(pg);
     atomic_store_explicit(&pg->thread_free, 0, memory_order_relaxed);
     STORE_RELAXED(pg->heap, h);
     STORE_RELAXED(pg->used, 0);
     STORE_RELAXED(pg->cur_bias, 0);
     pg->capacity = 0;
-    pg->cap_hi = 0;
+    pg->start_lim = 0;
     pg->reserved = (uint32_t)(PAGE_SIZE_ / bs);
     STORE_RELAXED(pg->block_size, bs);
     pg->recip = (uint32_t)((((uint64_t)1 << 32) + bs - 1) / bs);
@@ -118,13 +119,12 @@ bool page_extend(page_t *pg) {
     for (uint32_t i = n; i-- > 0;) {
         block_t *b = (block_t *)(start + (uintptr_t)(SECURE ? order[i] : i) * pg->block_size);
         link_set(pg, b, prev);
-        b->cookie = pg->key ^ (uintptr_t)b;
+        b->cookie = pg->mark;
         prev = b;
     }
     pg->free = prev;
     if (pg->mem & PM_ZERO_TAIL) pg->mem |= PM_FREE_ZERO;
-    STORE_RELAXED(pg->capacity, pg->capacity + n);  /* remote frees read it */
-    STORE_RELAXED(pg->cap_hi, (uint64_t)pg->capacity << 32);
+    page_set_capacity(pg, pg->capacity + n);
     return true;
 }
 
@@ -192,6 +192,16 @@ void *page_corrupt(const page_t *pg, const void *b) {
     cairn_fatal("heap corruption: free list link overwritten in block", b);
 }
 
+/* ---- slow-free reasons -------------------------------------------------- */
+/* free_slow and the USED_SLOW bits of `used` change together. */
+static void slow_store(page_t *pg, uint8_t bits) {
+    pg->free_slow = bits;
+    uint32_t count = LOAD_RELAXED(pg->used) & ~USED_SLOW;
+    STORE_RELAXED(pg->used, count | (bits ? USED_SLOW : 0));
+}
+void page_slow_set(page_t *pg, uint8_t why) { slow_store(pg, (uint8_t)(pg->free_slow | why)); }
+void page_slow_clear(page_t *pg, uint8_t why) { slow_store(pg, (uint8_t)(pg->free_slow & ~why)); }
+
 /* ---- the full list ------------------------------------------------------ */
 /* Park a page with no room. Setting TF_FULL and reading thread_free is one
  * atomic step, so a remote free either lands before (we see it and keep
@@ -203,7 +213,7 @@ bool page_to_full(heap_t *h, page_t *pg) {
         return false;
     }
     page_queue_remove(&h->avail[pg->cls], pg);
-    pg->free_slow |= PF_FULL;
+    page_slow_set(pg, PF_FULL);
     list_push(&h->full, pg);
     return true;
 }
@@ -211,7 +221,7 @@ bool page_to_full(heap_t *h, page_t *pg) {
 void page_unfull(heap_t *h, page_t *pg) {
     atomic_fetch_and_explicit(&pg->thread_free, ~TF_FULL, memory_order_relaxed);
     page_queue_remove(&h->full, pg);
-    pg->free_slow &= (uint8_t)~PF_FULL;
+    page_slow_clear(pg, PF_FULL);
     page_queue_append(&h->avail[pg->cls], pg);
     heap_set_cur(h, pg->cls);
 }
@@ -273,7 +283,8 @@ NOINLINE void *small_refill(heap_t *h, unsigned cls) {
 /* A local free emptied the page, or hit a parked page or one with holes
  * (b may be a block of a hole: freed already). An empty page goes back to
  * its segment unless it is the page the class allocates from. */
-void small_free_slow(page_t *pg, block_t *b) {
+void small_free_slow(block_t *b) {
+    page_t *pg = small_page_of((uintptr_t)b);
     heap_t *h = pg->heap;
     if (unlikely(pg->holes && page_in_hole(pg, (uintptr_t)b))) cairn_fatal("double free of", b);
     if (pg->free_slow & PF_FULL) page_unfull(h, pg);
@@ -284,9 +295,16 @@ void small_free_slow(page_t *pg, block_t *b) {
     }
 }
 
-/* Push b on pg's thread_free list. Everything read from the page is read
- * before the push: once b is in, the owner may recycle the page. */
-NOINLINE void small_free_remote(page_t *pg, block_t *b) {
+/* A free of another heap's block (or a stray pointer: its page's heap is
+ * not ours either): the fast path's checks, with the capacity read
+ * relaxed as its owner may be growing it, then a push on the page's
+ * thread_free list. Everything read from the page is read before the push:
+ * once b is in, the owner may recycle the page. */
+NOINLINE void small_free_remote(void *p, size_t size) {
+    page_t *pg = small_page_of((uintptr_t)p);
+    int why = small_free_check(pg, (uintptr_t)p, size, LOAD_RELAXED(pg->start_lim));
+    if (why != FM_OK) free_misuse(p, why);
+    block_t *b = p;
     heap_t *owner = pg->heap, *me = cairn_tl_heap;
     uint32_t bs = pg->block_size;
     uintptr_t key = pg->key, end = ((uintptr_t)b & ~(uintptr_t)(PAGE_SIZE_ - 1)) | 1;

@@ -39,8 +39,8 @@ static void *move_to_large(void *p, size_t old_usable, size_t size) {
 static void *realloc_small(void *p, const small_seg_t *s, size_t size) {
     uintptr_t a = (uintptr_t)p;
     const page_t *pg = &s->pages[(a >> PAGE_SHIFT) & (PAGES_PER_SEG - 1)];
-    if (!small_block_start(pg, a)) cairn_fatal("realloc of invalid pointer", p);
-    if (((const block_t *)p)->cookie == (pg->key ^ a)) cairn_fatal("realloc of freed pointer", p);
+    if (!small_block_start(pg, a, LOAD_RELAXED(pg->start_lim))) cairn_fatal("realloc of invalid pointer", p);
+    if (((const block_t *)p)->cookie == pg->mark) cairn_fatal("realloc of freed pointer", p);
     size_t bs = pg->block_size;
     if (size <= bs && (size >= bs / 2 || bs <= 32)) return p;
     if (size > bs && size >= GROWN_TO_LARGE && size <= LARGE_MAX) return move_to_large(p, bs, size);

@@ -108,11 +108,11 @@ static span_t span_of(void *p, why_t w) {
     switch (*(const uint8_t *)hdr) {
     case SEG_SMALL: {
         page_t *pg = small_page_of(a);
-        if (!small_block_start(pg, a) || (pg->holes && page_in_hole(pg, a))) {
+        if (!small_block_start(pg, a, LOAD_RELAXED(pg->start_lim)) || (pg->holes && page_in_hole(pg, a))) {
             if (pg->holes && page_in_hole(pg, a)) cairn_fatal(w.dbl, p);
             cairn_fatal(w.inv, p);
         }
-        if (((block_t *)p)->cookie == (pg->key ^ a)) cairn_fatal(w.dbl, p);
+        if (((block_t *)p)->cookie == pg->mark) cairn_fatal(w.dbl, p);
         return (span_t){ K_SMALL, false, (uint8_t *)p + pg->block_size };
     }
     case SEG_LARGE: {
@@ -294,7 +294,7 @@ void secure_free(void *p, size_t size) {
     }
     uintptr_t a = (uintptr_t)p;
     memset(p, 0, (size_t)(s.end - (uint8_t *)p));
-    if (s.kind == K_SMALL) ((block_t *)p)->cookie = small_page_of(a)->key ^ a;
+    if (s.kind == K_SMALL) ((block_t *)p)->cookie = small_page_of(a)->mark;
     else { uint64_t m = large_mark(a); memcpy(p, &m, 8); }
     q_put((qent_t){ p, (uint32_t)(s.end - (uint8_t *)p), s.kind == K_LARGE, s.guard });
     errno = saved;

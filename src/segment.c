@@ -130,7 +130,7 @@ page_t *page_alloc(heap_t *h, unsigned cls) {
  * cache, unless it is the heap's only one. */
 void page_release(heap_t *h, page_t *pg) {
     small_seg_t *s = page_segment(pg);
-    cairn_assert(pg->used == 0 && pg->cur_bias == 0 && pg->in_use);
+    cairn_assert(page_used(pg) == 0 && pg->cur_bias == 0 && pg->in_use);
     size_t touched = align_up((size_t)pg->capacity * pg->block_size, os_page_size());
     if (touched > PAGE_SIZE_) touched = PAGE_SIZE_;
     touched -= (size_t)__builtin_popcount(pg->holes) * os_page_size();   /* purged already */
@@ -141,11 +141,11 @@ void page_release(heap_t *h, page_t *pg) {
     STORE_RELAXED(pg->block_size, 0);
     pg->recip = 0;
     STORE_RELAXED(pg->capacity, 0);
-    STORE_RELAXED(pg->cap_hi, 0);
+    STORE_RELAXED(pg->start_lim, 0);
     pg->free = pg->local_free = page_end_mark(pg);
     pg->mem = pg->holes ? PM_REFAULT : 0;     /* its carved bytes were written */
     pg->holes = pg->hole_blocks = 0;
-    pg->free_slow = 0;
+    page_slow_clear(pg, PF_FULL | PF_HOLES);
     uint64_t now = os_clock_ms();
     lock_acquire(&h->seg_lock);
     s->free_mask |= (uint64_t)1 << page_index(s, pg);

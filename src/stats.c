@@ -27,7 +27,7 @@ static void sum_pages(heap_t *h, bool own, small_sum_t *t) {
         for (unsigned i = 1; i < PAGES_PER_SEG; i++) {
             const page_t *pg = &s->pages[i];
             if (!LOAD_RELAXED(pg->in_use)) continue;
-            uint64_t u = LOAD_RELAXED(pg->used) - LOAD_RELAXED(pg->cur_bias);
+            uint64_t u = page_used(pg);
             uint64_t bs = LOAD_RELAXED(pg->block_size);
             t->used += u;
             t->used_bytes += u * bs;

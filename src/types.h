@@ -32,6 +32,9 @@
 #define TF_FULL        ((uintptr_t)1)
 #define PF_FULL        1u                      /* page_t.free_slow bits    */
 #define PF_HOLES       2u
+/* Added to page_t.used while free_slow != 0. Two bits, so that used - 1 is
+ * negative (as int32) even from a count of 0; counts stay below 2^30. */
+#define USED_SLOW      0xC0000000u
 /* page_t.mem bits: what is known about a page's memory (owner, or seg_lock
  * while the page is free). */
 #define PM_REFAULT     1u   /* purged before: handing it out refaults it     */
@@ -79,9 +82,10 @@ typedef struct decay {
 /* A free small block. Its link is stored encoded, `next ^ page->key`, and
  * every list of a page ends with the page's end mark (page start | 1: in
  * the page, never a block start), so a link read back must decode to an
- * address in the same 64 KiB page. `cookie` == page->key ^ address while
- * the block is free; malloc clears both words, so a second free of the
- * same block sees the cookie, and a fresh block carries no heap pointer. */
+ * address in the same 64 KiB page. `cookie` == page->mark (the page's
+ * second secret) while the block is free; malloc clears both words, so a
+ * second free of the same block sees the cookie, and a fresh block carries
+ * no heap pointer. */
 typedef struct block {
     struct block *next;
     uintptr_t cookie;
@@ -100,22 +104,20 @@ typedef struct page {
     /* ---- cache line 1: malloc and free -------------------------------- */
     block_t *free;                   /* owner: next blocks to hand out     */
     block_t *local_free;             /* owner: freed by owner, not yet reused */
-    uintptr_t key;                   /* secret of this page's links and cookies */
+    uintptr_t key;                   /* secret of this page's links        */
     struct heap *heap;               /* owner heap; fixed while in use     */
-    uint32_t used;                   /* owner: blocks out (see invariant)  */
-    uint32_t capacity;               /* owner writes; free checks read (relaxed) */
+    uintptr_t mark;                  /* secret: the cookie of its free blocks */
+    /* owner: blocks out (see invariant), plus USED_SLOW while free_slow is
+     * nonzero, so one decrement and one signed test tell free both "the
+     * page emptied" and "take the slow path" (fastpath.h). */
+    uint32_t used;
     uint32_t block_size;             /* 0 when the page is not in use      */
-    uint32_t recip;                  /* ceil(2^32 / block_size): exact div */
-    /* owner: nonzero when a free must take the slow path: PF_FULL (the
-     * page is on the full list) | PF_HOLES (it has holes). */
-    uint8_t free_slow;
-    uint8_t cls;
-    uint8_t in_use;
-    uint8_t mem;                     /* owner: PM_* facts about its memory  */
-    uint32_t reserved;               /* blocks that fit in the page        */
-    /* capacity << 32, kept with it: the free-time block test compares the
-     * whole product of offset and reciprocal against it (fastpath.h). */
-    uint64_t cap_hi;
+    /* ceil(2^32 / block_size): exact division; 64 bits wide so the free
+     * test multiplies by it straight from memory. */
+    uint64_t recip;
+    /* What the free-time block test compares against (fastpath.h); set
+     * with the capacity by page_set_capacity. 0 when the page is not in use. */
+    uint64_t start_lim;
     /* ---- cache line 2: remote frees and the slow paths -------------------- */
     /* Blocks freed by other threads: any thread pushes, the owner takes
      * all. Bit 0 (TF_FULL) is set by the owner while the page sits on the
@@ -128,20 +130,31 @@ typedef struct page {
     /* In use: owner's avail[cls] or full queue. Free and dirty: the heap's
      * dirty queue (heap->seg_lock). */
     struct page *next, *prev;
+    uintptr_t sweep_sig;             /* owner: list state at the last sweep */
+    /* Free pages only (heap->seg_lock): */
+    uint64_t freed_at;               /* ms clock when the page became free */
+    uint32_t resident;               /* bytes of it that may be resident   */
     /* owner: OS pages of this page purged while it is in use (bit j: the
      * j-th os_page_size() piece); every block overlapping a hole is free
      * and on no list, and hole_blocks counts them. */
     uint16_t holes;
     uint16_t hole_blocks;
+    /* Blocks carved (owner writes, walks read relaxed) and blocks that fit:
+     * at most 64 KiB / 16 B = 4096. */
+    uint16_t capacity;
+    uint16_t reserved;
     uint8_t idle_sweeps;             /* owner: sweeps that found it unchanged */
     /* owner: 1 while this is its class's current page; `used` then counts
      * one phantom block, so a free that empties the current page (the
      * common malloc/free pair) is no reason to leave the fast path. */
     uint8_t cur_bias;
-    uintptr_t sweep_sig;             /* owner: list state at the last sweep */
-    /* Free pages only (heap->seg_lock): */
-    uint64_t freed_at;               /* ms clock when the page became free */
-    uint32_t resident;               /* bytes of it that may be resident   */
+    /* owner: nonzero when a free must take the slow path: PF_FULL (the
+     * page is on the full list) | PF_HOLES (it has holes). Changed only
+     * through page_slow_set/page_slow_clear, which keep USED_SLOW. */
+    uint8_t free_slow;
+    uint8_t cls;
+    uint8_t in_use;
+    uint8_t mem;                     /* owner: PM_* facts about its memory  */
 } page_t;
 _Static_assert(sizeof(page_t) == 128, "page_t is two cache lines");
 

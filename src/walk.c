@@ -23,7 +23,7 @@ static cairn_item_t page_item(const walk_item_t *it) {
     const page_t *pg = it->page;
     cairn_item_t o = { .kind = CAIRN_ITEM_PAGE, .addr = it->addr, .size = it->size,
                        .block_size = LOAD_RELAXED(pg->block_size), .blocks = LOAD_RELAXED(pg->capacity),
-                       .used = LOAD_RELAXED(pg->used) - LOAD_RELAXED(pg->cur_bias),
+                       .used = page_used(pg),
                        .size_class = LOAD_RELAXED(pg->cls), .owner = it->heap->index };
     return o;
 }

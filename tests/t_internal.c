@@ -18,11 +18,10 @@ static void block_start_exact(void)
         pg.recip = (uint32_t)((((uint64_t)1 << 32) + bs - 1) / bs);
         uint32_t reserved = (uint32_t)(PAGE_SIZE_ / bs);
         for (uint32_t cap = 0; cap <= reserved; cap += (cap < 4 ? 1 : reserved / 3 + 1)) {
-            pg.capacity = cap;
-            pg.cap_hi = (uint64_t)cap << 32;
+            page_set_capacity(&pg, cap);
             for (uint32_t off = 0; off < PAGE_SIZE_; off++) {
                 bool want = off % bs == 0 && off / bs < cap;
-                bool got = small_block_start(&pg, (uintptr_t)0x7f0000000000 + off);
+                bool got = small_block_start(&pg, (uintptr_t)0x7f0000000000 + off, pg.start_lim);
                 CHECK(got == want, "class %u (%u B), capacity %u, offset %u: %d, want %d", c, bs, cap, off, got, want);
                 checked++;
             }
