@@ -34,6 +34,7 @@ static inline FAST void *page_pop(heap_t *h, page_t *pg, block_t *b) {
     block_t *next = link_get(pg, b);
     if (unlikely(((uintptr_t)next ^ (uintptr_t)b) >> PAGE_SHIFT)) return page_corrupt(pg, b);
     pg->free = next;
+    __builtin_prefetch(next, 1);        /* the next malloc's block: warm it now */
     owner_inc32(&pg->used);             /* statistics read it (stats.c)     */
     b->next = NULL;                     /* hand out no heap data ...        */
     b->cookie = 0;                      /* ... and no "free" mark           */
