@@ -7,7 +7,8 @@
  * room again. */
 #include "fastpath.h"
 
-#define EXTEND_BYTES 8192u   /* carve at most this much per step: RSS grows lazily */
+#define EXTEND_BYTES 8192u   /* carve this much per step: RSS grows lazily */
+#define EXTEND_MAX   (EXTEND_BYTES / 16)     /* blocks carved per step, at most */
 
 /* ---- page queues ------------------------------------------------------- */
 void page_queue_remove(page_queue_t *q, page_t *pg) {
@@ -102,19 +103,31 @@ void page_init(page_t *pg, heap_t *h, unsigned cls) {
     pg->next = pg->prev = NULL;
 }
 
+/* How many blocks to carve: EXTEND_BYTES' worth, so RSS grows lazily; but
+ * all of what the page's last life left resident (pg->resident, a dirty
+ * page reused), which costs no RSS and saves refills (a page of 4 KiB
+ * blocks would refill every second malloc). At most EXTEND_MAX blocks. */
+static uint32_t extend_count(const page_t *pg) {
+    uint32_t bs = pg->block_size, done = pg->capacity * bs;
+    uint32_t n = EXTEND_BYTES / bs;
+    if (pg->resident > done && (pg->resident - done) / bs > n) n = (pg->resident - done) / bs;
+    if (n == 0) n = 1;
+    if (n > EXTEND_MAX) n = EXTEND_MAX;
+    return n;
+}
+
 /* Carve more never-used blocks onto the (empty) free list. Carved blocks
  * carry the free cookie, so freeing one that was never handed out is
  * caught as a double free rather than corrupting the counts. */
 bool page_extend(page_t *pg) {
     uint32_t room = pg->reserved - pg->capacity;
     if (!room) return false;
-    uint32_t n = EXTEND_BYTES / pg->block_size;
-    if (n == 0) n = 1;
+    uint32_t n = extend_count(pg);
     if (n > room) n = room;
     uintptr_t start = page_start(pg) + (uintptr_t)pg->capacity * pg->block_size;
     if (unlikely(pg->mem & PM_REFAULT)) stats_refault((uint64_t)n * pg->block_size);
     block_t *prev = page_end_mark(pg);
-    uint16_t order[EXTEND_BYTES / 16];
+    uint16_t order[EXTEND_MAX];
     if (SECURE) shuffle(pg->heap, order, n);
     for (uint32_t i = n; i-- > 0;) {
         block_t *b = (block_t *)(start + (uintptr_t)(SECURE ? order[i] : i) * pg->block_size);

@@ -150,6 +150,7 @@ void page_release(heap_t *h, page_t *pg) {
     lock_acquire(&h->seg_lock);
     s->free_mask |= (uint64_t)1 << page_index(s, pg);
     if (resident) dirty_put(h, s, pg, resident, now);
+    else pg->resident = 0;
     s->used_pages--;
     /* After this the segment (and pg) may be in the cache: touch neither. */
     maybe_release(h, s);

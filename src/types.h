@@ -133,7 +133,9 @@ typedef struct page {
     uintptr_t sweep_sig;             /* owner: list state at the last sweep */
     /* Free pages only (heap->seg_lock): */
     uint64_t freed_at;               /* ms clock when the page became free */
-    uint32_t resident;               /* bytes of it that may be resident   */
+    /* Bytes of it that may be resident. Kept through the page's next
+     * page_init, so page_extend carves what is warm in one go. */
+    uint32_t resident;
     /* owner: OS pages of this page purged while it is in use (bit j: the
      * j-th os_page_size() piece); every block overlapping a hole is free
      * and on no list, and hole_blocks counts them. */
