@@ -33,12 +33,8 @@ static uint32_t pages_of(const page_t *pg, uint32_t idx, unsigned sh) {
     return ((b >= 31 ? ~0u : (1u << (b + 1)) - 1)) & ~((1u << a) - 1);
 }
 
-static uint32_t block_index(const page_t *pg, uintptr_t a) {
-    return (uint32_t)(((uint64_t)(a - page_start(pg)) * pg->recip) >> 32);
-}
-
 bool page_in_hole(const page_t *pg, uintptr_t a) {
-    return pg->holes && (pages_of(pg, block_index(pg, a), os_shift()) & pg->holes);
+    return pg->holes && (pages_of(pg, page_block_index(pg, a), os_shift()) & pg->holes);
 }
 
 static void set_bits(uint64_t *bits, uint32_t lo, uint32_t hi) {
@@ -59,7 +55,7 @@ static uint32_t new_holes(const page_t *pg, unsigned sh) {
     unsigned n = (unsigned)(PAGE_SIZE_ >> sh);
     uint32_t lo, hi, add = 0;
     for (const block_t *b = pg->free; !list_end(b); b = link_get(pg, b)) {
-        uint32_t i = block_index(pg, (uintptr_t)b);
+        uint32_t i = page_block_index(pg, (uintptr_t)b);
         set_bits(free_bits, i, i);
     }
     for (unsigned j = 0; j < n; j++)
@@ -79,7 +75,7 @@ static uint32_t unlink_holed(page_t *pg, uint32_t add, unsigned sh) {
     block_t *head = page_end_mark(pg), *tail = NULL;
     for (block_t *b = pg->free, *next; !list_end(b); b = next) {
         next = link_get(pg, b);
-        if (pages_of(pg, block_index(pg, (uintptr_t)b), sh) & add) { n++; continue; }
+        if (pages_of(pg, page_block_index(pg, (uintptr_t)b), sh) & add) { n++; continue; }
         if (tail) link_set(pg, tail, b);
         else head = b;
         tail = b;

@@ -154,18 +154,21 @@ static inline void lock_release(lock_t *l) {
 
 /* ---- segmap.c: which 4 MiB chunks hold a cairn header ----------------- */
 extern _Atomic uint8_t cairn_segmap[(size_t)1 << (ADDR_BITS - SEG_SHIFT)];
-static inline unsigned segmap_get(uintptr_t a) {
+/* The map byte of a's chunk, or NULL above the 48-bit space. */
+static inline _Atomic uint8_t *segmap_slot(uintptr_t a) {
     uintptr_t i = a >> SEG_SHIFT;
-    if (unlikely(i >= ((uintptr_t)1 << (ADDR_BITS - SEG_SHIFT)))) return MAP_NONE;
-    return atomic_load_explicit(&cairn_segmap[i], memory_order_relaxed);
+    return likely(i < ((uintptr_t)1 << (ADDR_BITS - SEG_SHIFT))) ? &cairn_segmap[i] : NULL;
+}
+static inline unsigned segmap_get(uintptr_t a) {
+    _Atomic uint8_t *m = segmap_slot(a);
+    return m ? atomic_load_explicit(m, memory_order_relaxed) : MAP_NONE;
 }
 /* The same for a pointer the caller holds as live (free): its entry was
  * written before the pointer was handed out and does not change while it
  * is live, so the load need not be atomic, and folds into a compare. */
 static inline unsigned segmap_get_live(uintptr_t a) {
-    uintptr_t i = a >> SEG_SHIFT;
-    if (unlikely(i >= ((uintptr_t)1 << (ADDR_BITS - SEG_SHIFT)))) return MAP_NONE;
-    return *(const uint8_t *)&cairn_segmap[i];
+    _Atomic uint8_t *m = segmap_slot(a);
+    return m ? *(const uint8_t *)m : MAP_NONE;
 }
 void segmap_set(uintptr_t a, unsigned v);
 /* The header governing p, or NULL when p is in no cairn chunk. */
@@ -222,6 +225,10 @@ static inline uint64_t block_start_limit(uint32_t bs, uint32_t recip, uint32_t c
     if (!recip) return 0;
     uint64_t lo = ((uint64_t)bs * recip - ((uint64_t)1 << 32)) * cap;
     return lo < recip ? lo << 32 | cap : (uint64_t)recip << 32;
+}
+/* The index of the block holding a (an address in pg's page). */
+static inline uint32_t page_block_index(const page_t *pg, uintptr_t a) {
+    return (uint32_t)(((uint64_t)(a & (PAGE_SIZE_ - 1)) * pg->recip) >> 32);
 }
 /* Set the carved count; free's block test reads the limit from any thread. */
 static inline void page_set_capacity(page_t *pg, uint32_t cap) {

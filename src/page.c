@@ -88,8 +88,7 @@ void page_init(page_t *pg, heap_t *h, unsigned cls) {
     STORE_RELAXED(pg->heap, h);
     STORE_RELAXED(pg->used, 0);
     STORE_RELAXED(pg->cur_bias, 0);
-    pg->capacity = 0;
-    pg->start_lim = 0;
+    page_set_capacity(pg, 0);
     pg->reserved = (uint32_t)(PAGE_SIZE_ / bs);
     STORE_RELAXED(pg->block_size, bs);
     pg->recip = (uint32_t)((((uint64_t)1 << 32) + bs - 1) / bs);
@@ -170,6 +169,12 @@ static void take_thread_free(heap_t *h, page_t *pg) {
     OWNER_ADD(h->remote_in_bytes, (uint64_t)n * pg->block_size);
 }
 
+/* The length of local_free when the free list is empty: every carved block
+ * not handed out and not in a hole is on it (the page invariant). */
+static uint32_t local_by_count(const page_t *pg) {
+    return pg->capacity - pg->hole_blocks - page_used(pg);
+}
+
 /* Move local frees and remote frees onto the free list; local frees are
  * counted here, off the fast path. With the free list empty (a refill)
  * every carved block not handed out and not in a hole is on local_free, so
@@ -179,7 +184,7 @@ void page_collect(page_t *pg) {
     if (!list_end(pg->local_free)) {
         uint32_t n;
         if (list_end(pg->free)) {
-            n = pg->capacity - pg->hole_blocks - page_used(pg);
+            n = local_by_count(pg);
         } else {
             block_t *tail = list_tail(pg, pg->local_free, &n);
             link_set(pg, tail, pg->free);
@@ -199,7 +204,7 @@ void page_collect(page_t *pg) {
 uint32_t page_pending_local(const page_t *pg) {
     uint32_t n = 0;
     if (list_end(pg->local_free)) return 0;
-    if (list_end(pg->free)) return pg->capacity - pg->hole_blocks - page_used(pg);
+    if (list_end(pg->free)) return local_by_count(pg);
     list_tail(pg, pg->local_free, &n);
     return n;
 }

@@ -140,8 +140,7 @@ void page_release(heap_t *h, page_t *pg) {
     STORE_RELAXED(pg->in_use, 0);
     STORE_RELAXED(pg->block_size, 0);
     pg->recip = 0;
-    STORE_RELAXED(pg->capacity, 0);
-    STORE_RELAXED(pg->start_lim, 0);
+    page_set_capacity(pg, 0);
     pg->free = pg->local_free = page_end_mark(pg);
     pg->mem = pg->holes ? PM_REFAULT : 0;     /* its carved bytes were written */
     pg->holes = pg->hole_blocks = 0;

@@ -297,10 +297,9 @@ static shadow_t *shadow_slot(const void *p) {
     if (!shadow_dir || segmap_get(a) != MAP_SMALL) return NULL;
     const page_t *pg = small_page_of(a);
     if (!small_block_start(pg, a, LOAD_RELAXED(pg->start_lim))) return NULL;
-    uint64_t prod = (uint64_t)(a & (PAGE_SIZE_ - 1)) * pg->recip;
     shadow_t *leaf = shadow_leaf(a >> SEG_SHIFT);
     if (!leaf) return NULL;
-    return &leaf[((a >> PAGE_SHIFT) & (PAGES_PER_SEG - 1)) * SLOTS_PER_PAGE + (prod >> 32)];
+    return &leaf[((a >> PAGE_SHIFT) & (PAGES_PER_SEG - 1)) * SLOTS_PER_PAGE + page_block_index(pg, a)];
 }
 
 static bool id_insert(const void *p, uint64_t id) {
