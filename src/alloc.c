@@ -59,8 +59,8 @@ void free_aligned_sized_checked(void *p, size_t alignment, size_t size) {
     fast_free_sized(p, size);
 }
 
-API void *cairn_malloc(size_t size) { return fast_malloc(size); }
-API void cairn_free(void *p) { fast_free(p); }
+API HOT_ENTRY void *cairn_malloc(size_t size) { return fast_malloc(size); }
+API HOT_ENTRY void cairn_free(void *p) { fast_free(p); }
 API void cairn_free_sized(void *p, size_t size) { fast_free_sized(p, size); }
 API void cairn_free_aligned_sized(void *p, size_t alignment, size_t size) {
     free_aligned_sized_checked(p, alignment, size);

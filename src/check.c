@@ -104,17 +104,25 @@ static int check_dirty(heap_t *h, unsigned dirty, FILE *report) {
 static int check_lists(heap_t *h, check_ctx_t *c) {
     int bad = check_dirty(h, c->dirty, c->report);
     FILE *report = c->report;
-    unsigned listed = 0;
+    unsigned listed = 0, kept = 0;
     for (unsigned k = 0; k < NCLASSES; k++) {
         if (h->cur[k] != (h->avail[k].first ? h->avail[k].first : &cairn_empty_page))
             PROBLEM("heap %p: class %u current page is not the list head\n", (void *)h, k);
-        for (const page_t *pg = h->avail[k].first; pg; pg = pg->next, listed++)
+        for (const page_t *pg = h->avail[k].first; pg; pg = pg->next, listed++) {
             if (pg->cls != k || (pg->free_slow & PF_FULL) || (pg->next ? pg->next->prev != pg : h->avail[k].last != pg))
                 PROBLEM("heap %p: avail list of class %u broken\n", (void *)h, k);
+            if (pg->kept && (h->cur[k] == pg || page_used(pg) != 0 || pg->holes))
+                PROBLEM("heap %p: kept page %p is current, holds blocks or has holes\n", (void *)h, (const void *)pg);
+            kept += pg->kept != KEEP_NO;
+        }
     }
-    for (const page_t *pg = h->full.first; pg; pg = pg->next, listed++)
+    for (const page_t *pg = h->full.first; pg; pg = pg->next, listed++) {
         if (!(pg->free_slow & PF_FULL) || (pg->next ? pg->next->prev != pg : h->full.last != pg))
             PROBLEM("heap %p: full list broken\n", (void *)h);
+        if (pg->kept) PROBLEM("heap %p: kept page %p on the full list\n", (void *)h, (const void *)pg);
+    }
+    if (kept != h->kept_pages || kept > KEEP_EMPTY_MAX)
+        PROBLEM("heap %p: %u kept pages, %u counted\n", (void *)h, kept, h->kept_pages);
     if (listed != c->in_use) PROBLEM("heap %p: %u pages in use, %u listed\n", (void *)h, c->in_use, listed);
     return bad;
 }

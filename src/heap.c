@@ -224,13 +224,30 @@ static void sweep_page(page_t *pg) {
     pg->idle_sweeps = DECAY_EPOCHS + 1;                    /* punched */
 }
 
+/* A kept empty page (page.c) that a whole sweep interval did not reuse
+ * goes back to its segment, where the decay purges it in time. */
+static void sweep_kept(heap_t *h, page_t *pg) {
+    if (pg->kept == KEEP_ONE_SWEEP) {
+        pg->kept = KEEP_SWEPT;
+        return;
+    }
+    page_queue_remove(&h->avail[pg->cls], pg);
+    page_release(h, pg);
+}
+
 /* Every page but the ones the classes allocate from; a heap without a
  * thread has its pages parked on the full list, so those too. */
 void heap_sweep(heap_t *h) {
     bool pooled = h != cairn_tl_heap;
-    for (unsigned c = 0; c < NCLASSES; c++)
-        for (page_t *pg = h->avail[c].first; pg; pg = pg->next)
-            if (pg != h->cur[c] || pooled) sweep_page(pg);
+    for (unsigned c = 0; c < NCLASSES; c++) {
+        for (page_t *pg = h->avail[c].first, *next; pg; pg = next) {
+            next = pg->next;
+            if (pg == h->cur[c] && !pooled) continue;
+            if (pg->kept) sweep_kept(h, pg);
+            else sweep_page(pg);
+        }
+        heap_set_cur(h, c);     /* unchanged: kept pages are never the head */
+    }
     if (pooled)
         for (page_t *pg = h->full.first; pg; pg = pg->next) sweep_page(pg);
 }

@@ -33,6 +33,10 @@
 #define likely(x)   __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)
 #define API         __attribute__((visibility("default")))
+/* The fast entry points start on a cache line of their own, so their
+ * speed does not move with the size of unrelated code before them (a
+ * fast path straddling a line boundary measured up to 10% slower). */
+#define HOT_ENTRY   __attribute__((aligned(64)))
 #define NOINLINE    __attribute__((noinline))
 
 #ifdef CAIRN_DEBUG
@@ -252,6 +256,7 @@ uint32_t page_pending_local(const page_t *pg);
 bool     page_to_full(heap_t *h, page_t *pg);
 void     page_queue_remove(page_queue_t *q, page_t *pg);
 void     page_queue_append(page_queue_t *q, page_t *pg);
+void     page_unkeep(heap_t *h, page_t *pg);    /* page.c: no longer a kept empty page */
 void     heap_set_cur(heap_t *h, unsigned cls);
 void     heap_rescan_full(heap_t *h);
 

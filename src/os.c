@@ -61,10 +61,14 @@ static bool out_of_map(const void *p, size_t size) {
     return end < (uintptr_t)p || (end - 1) >> addr_bits;
 }
 
-/* Promise: milliseconds of CLOCK_MONOTONIC (vDSO: no system call). */
+/* Promise: monotonic milliseconds, at most one kernel tick (1-10 ms)
+ * behind CLOCK_MONOTONIC. The coarse clock is read from the vDSO without
+ * reading the time-stamp counter: about 6 ns instead of 27 here, and page
+ * release reads it every time a page empties. Every user of this clock
+ * (purge delay, decay epochs, sweeps) works in units of 10 ms or more. */
 uint64_t os_clock_ms(void) {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 

@@ -92,8 +92,8 @@ static inline void *traced_pvalloc(size_t size) {
 #define cairn_pvalloc(s)                     traced_pvalloc(s)
 #endif
 
-API void *malloc(size_t size) { return fast_malloc(size); }
-API void free(void *p) { fast_free(p); }
+API HOT_ENTRY void *malloc(size_t size) { return fast_malloc(size); }
+API HOT_ENTRY void free(void *p) { fast_free(p); }
 API void cfree(void *p) { fast_free(p); }
 API void *calloc(size_t n, size_t size) { return cairn_calloc(n, size); }
 API void *realloc(void *p, size_t size) { return cairn_realloc(p, size); }
@@ -104,7 +104,7 @@ API int posix_memalign(void **out, size_t a, size_t size) { return cairn_posix_m
 API void *valloc(size_t size) { return cairn_valloc(size); }
 API void *pvalloc(size_t size) { return cairn_pvalloc(size); }
 API size_t malloc_usable_size(void *p) { return usable_size(p); }
-API void free_sized(void *p, size_t size) { fast_free_sized(p, size); }
+API HOT_ENTRY void free_sized(void *p, size_t size) { fast_free_sized(p, size); }
 API void free_aligned_sized(void *p, size_t a, size_t size) { free_aligned_sized_checked(p, a, size); }
 API int malloc_trim(size_t pad) { return cairn_malloc_trim(pad); }
 

@@ -100,8 +100,8 @@ static inline void traced_delete_aligned(void *p, size_t a, size_t n) {
 
 typedef struct nothrow_tag nothrow_tag;   /* std::nothrow_t, passed by reference */
 
-API void *_Znwm(size_t n) { return cxx_new(n); }
-API void *_Znam(size_t n) { return cxx_new(n); }
+API HOT_ENTRY void *_Znwm(size_t n) { return cxx_new(n); }
+API HOT_ENTRY void *_Znam(size_t n) { return cxx_new(n); }
 API void *_ZnwmRKSt9nothrow_t(size_t n, const nothrow_tag *t) { (void)t; return cxx_new_nothrow(n); }
 API void *_ZnamRKSt9nothrow_t(size_t n, const nothrow_tag *t) { (void)t; return cxx_new_nothrow(n); }
 API void *_ZnwmSt11align_val_t(size_t n, size_t a) { return cxx_new_aligned(n, a, false); }
@@ -115,10 +115,10 @@ API void *_ZnamSt11align_val_tRKSt9nothrow_t(size_t n, size_t a, const nothrow_t
     return cxx_new_aligned(n, a, true);
 }
 
-API void _ZdlPv(void *p) { fast_free(p); }
-API void _ZdaPv(void *p) { fast_free(p); }
-API void _ZdlPvm(void *p, size_t n) { fast_free_sized(p, n); }
-API void _ZdaPvm(void *p, size_t n) { fast_free_sized(p, n); }
+API HOT_ENTRY void _ZdlPv(void *p) { fast_free(p); }
+API HOT_ENTRY void _ZdaPv(void *p) { fast_free(p); }
+API HOT_ENTRY void _ZdlPvm(void *p, size_t n) { fast_free_sized(p, n); }
+API HOT_ENTRY void _ZdaPvm(void *p, size_t n) { fast_free_sized(p, n); }
 API void _ZdlPvRKSt9nothrow_t(void *p, const nothrow_tag *t) { (void)t; fast_free(p); }
 API void _ZdaPvRKSt9nothrow_t(void *p, const nothrow_tag *t) { (void)t; fast_free(p); }
 API void _ZdlPvSt11align_val_t(void *p, size_t a) { free_aligned_sized_checked(p, a, 0); }

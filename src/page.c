@@ -51,6 +51,7 @@ void heap_set_cur(heap_t *h, unsigned cls) {
     if (h->cur[cls] != pg) {
         cur_bias(h->cur[cls], 0);
         cur_bias(pg, 1);
+        page_unkeep(h, pg);
     }
     h->cur[cls] = pg;
     for (unsigned i = cairn_direct_lo[cls]; i < cairn_direct_hi[cls]; i++) h->direct[i] = pg;
@@ -99,6 +100,7 @@ void page_init(page_t *pg, heap_t *h, unsigned cls) {
     pg->holes = pg->hole_blocks = 0;
     pg->sweep_sig = 0;
     pg->idle_sweeps = 0;
+    pg->kept = KEEP_NO;
     pg->next = pg->prev = NULL;
 }
 
@@ -259,6 +261,8 @@ void heap_rescan_full(heap_t *h) {
     }
 }
 
+static void page_emptied(heap_t *h, page_t *pg);
+
 /* ---- refill ------------------------------------------------------------- */
 /* Find room in the avail list, parking exhausted pages as full. */
 static page_t *find_page(heap_t *h, unsigned cls) {
@@ -310,11 +314,33 @@ void small_free_slow(block_t *b) {
     heap_t *h = pg->heap;
     if (unlikely(pg->holes && page_in_hole(pg, (uintptr_t)b))) cairn_fatal("double free of", b);
     if (pg->free_slow & PF_FULL) page_unfull(h, pg);
-    if (page_used(pg) == 0 && h->cur[pg->cls] != pg) {
-        page_queue_remove(&h->avail[pg->cls], pg);
-        heap_set_cur(h, pg->cls);
-        page_release(h, pg);
+    if (page_used(pg) == 0 && h->cur[pg->cls] != pg) page_emptied(h, pg);
+}
+
+/* ---- kept empty pages --------------------------------------------------- */
+/* A page that emptied and is not its class's current one. Giving it back
+ * and taking it again a moment later costs a lock, the dirty-pool
+ * bookkeeping and re-carving every block; a working set of a few pages
+ * that empties and refills (a batch freed, then allocated again) paid
+ * that each time. So up to KEEP_EMPTY_MAX such pages stay on their
+ * queue, blocks on local_free, until a refill reaches them or a sweep
+ * finds them still empty (heap_sweep). Pages with holes go back. */
+static void page_emptied(heap_t *h, page_t *pg) {
+    if (!pg->holes && h->kept_pages < KEEP_EMPTY_MAX) {
+        pg->kept = KEEP_ONE_SWEEP;
+        h->kept_pages++;
+        return;
     }
+    page_queue_remove(&h->avail[pg->cls], pg);
+    heap_set_cur(h, pg->cls);
+    page_release(h, pg);
+}
+
+/* pg is taken into use again, or given back: no longer kept. */
+void page_unkeep(heap_t *h, page_t *pg) {
+    if (!pg->kept) return;
+    pg->kept = KEEP_NO;
+    h->kept_pages--;
 }
 
 /* A free of another heap's block (or a stray pointer: its page's heap is

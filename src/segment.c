@@ -131,6 +131,7 @@ page_t *page_alloc(heap_t *h, unsigned cls) {
 void page_release(heap_t *h, page_t *pg) {
     small_seg_t *s = page_segment(pg);
     cairn_assert(page_used(pg) == 0 && pg->cur_bias == 0 && pg->in_use);
+    page_unkeep(h, pg);
     size_t touched = align_up((size_t)pg->capacity * pg->block_size, os_page_size());
     if (touched > PAGE_SIZE_) touched = PAGE_SIZE_;
     touched -= (size_t)__builtin_popcount(pg->holes) * os_page_size();   /* purged already */

@@ -35,6 +35,11 @@
 /* Added to page_t.used while free_slow != 0. Two bits, so that used - 1 is
  * negative (as int32) even from a count of 0; counts stay below 2^30. */
 #define USED_SLOW      0xC0000000u
+/* Empty pages a heap keeps on its class queues (page_t.kept), at most:
+ * 16 x 64 KiB. A sweep (one an epoch, at refills) gives back those that
+ * stayed empty since the sweep before. */
+#define KEEP_EMPTY_MAX 16u
+enum { KEEP_NO = 0, KEEP_ONE_SWEEP = 1, KEEP_SWEPT = 2 };
 /* page_t.mem bits: what is known about a page's memory (owner, or seg_lock
  * while the page is free). */
 #define PM_REFAULT     1u   /* purged before: handing it out refaults it     */
@@ -157,6 +162,11 @@ typedef struct page {
     uint8_t cls;
     uint8_t in_use;
     uint8_t mem;                     /* owner: PM_* facts about its memory  */
+    /* owner: an empty page kept on its class queue instead of going back
+     * to its segment (KEEP_ONE_SWEEP since the last sweep, KEEP_SWEPT
+     * after one), so a working set that empties and refills its pages
+     * does not give them back and re-carve them each time (page.c). */
+    uint8_t kept;
 } page_t;
 _Static_assert(sizeof(page_t) == 128, "page_t is two cache lines");
 
@@ -306,6 +316,7 @@ typedef struct heap {
     uint64_t nrealloc, nmalloc, nfree;
     uint64_t key_state;              /* owner: source of page keys         */
     uint32_t tick_countdown;         /* refills until the next purge check */
+    uint32_t kept_pages;             /* owner: pages with page_t.kept set   */
     uint64_t sweep_at;               /* owner: ms clock of the next sweep  */
     arena_t *arena;                  /* large blocks of this thread        */
     int state;                       /* heap lock                          */
