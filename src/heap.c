@@ -225,7 +225,9 @@ static void sweep_page(page_t *pg) {
 }
 
 /* A kept empty page (page.c) that a whole sweep interval did not reuse
- * goes back to its segment, where the decay purges it in time. */
+ * goes back to its segment, where the decay purges it in time. It is
+ * never its queue's head (the head is current, and current is not kept),
+ * so the current page stays as it is. */
 static void sweep_kept(heap_t *h, page_t *pg) {
     if (pg->kept == KEEP_ONE_SWEEP) {
         pg->kept = KEEP_SWEPT;
@@ -246,7 +248,6 @@ void heap_sweep(heap_t *h) {
             if (pg->kept) sweep_kept(h, pg);
             else sweep_page(pg);
         }
-        heap_set_cur(h, c);     /* unchanged: kept pages are never the head */
     }
     if (pooled)
         for (page_t *pg = h->full.first; pg; pg = pg->next) sweep_page(pg);

@@ -261,8 +261,6 @@ void heap_rescan_full(heap_t *h) {
     }
 }
 
-static void page_emptied(heap_t *h, page_t *pg);
-
 /* ---- refill ------------------------------------------------------------- */
 /* Find room in the avail list, parking exhausted pages as full. */
 static page_t *find_page(heap_t *h, unsigned cls) {
@@ -309,14 +307,6 @@ NOINLINE void *small_refill(heap_t *h, unsigned cls) {
 /* A local free emptied the page, or hit a parked page or one with holes
  * (b may be a block of a hole: freed already). An empty page goes back to
  * its segment unless it is the page the class allocates from. */
-void small_free_slow(block_t *b) {
-    page_t *pg = small_page_of((uintptr_t)b);
-    heap_t *h = pg->heap;
-    if (unlikely(pg->holes && page_in_hole(pg, (uintptr_t)b))) cairn_fatal("double free of", b);
-    if (pg->free_slow & PF_FULL) page_unfull(h, pg);
-    if (page_used(pg) == 0 && h->cur[pg->cls] != pg) page_emptied(h, pg);
-}
-
 /* ---- kept empty pages --------------------------------------------------- */
 /* A page that emptied and is not its class's current one. Giving it back
  * and taking it again a moment later costs a lock, the dirty-pool
@@ -341,6 +331,14 @@ void page_unkeep(heap_t *h, page_t *pg) {
     if (!pg->kept) return;
     pg->kept = KEEP_NO;
     h->kept_pages--;
+}
+
+void small_free_slow(block_t *b) {
+    page_t *pg = small_page_of((uintptr_t)b);
+    heap_t *h = pg->heap;
+    if (unlikely(pg->holes && page_in_hole(pg, (uintptr_t)b))) cairn_fatal("double free of", b);
+    if (pg->free_slow & PF_FULL) page_unfull(h, pg);
+    if (page_used(pg) == 0 && h->cur[pg->cls] != pg) page_emptied(h, pg);
 }
 
 /* A free of another heap's block (or a stray pointer: its page's heap is
