@@ -63,7 +63,7 @@ typedef struct cairn_stats {
     uint64_t size;             /* bytes of this struct that were filled    */
     /* Free memory not yet given back to the kernel (upper bounds: a free
      * page or block counts whole unless it is known to be purged). */
-    uint64_t dirty_bytes;      /* = the three parts below                  */
+    uint64_t dirty_bytes;      /* the three parts below + dirty_kept_bytes */
     uint64_t dirty_small_bytes;    /* free small pages                     */
     uint64_t dirty_large_bytes;    /* free space in large arenas           */
     uint64_t dirty_cached_bytes;   /* cached segments and huge mappings    */
@@ -76,6 +76,11 @@ typedef struct cairn_stats {
     /* 0: small-block call counts derived from page state (libcairn.so);
      * 1: every small malloc and free counted (libcairn-stats.so). */
     uint64_t stats_level;
+    /* Empty small pages a heap keeps on its class queues, so a working set
+     * that empties and refills needs no re-carving (at most 16 per heap;
+     * the sweep gives back those a sweep interval did not reuse): their
+     * touched bytes. Part of dirty_bytes. */
+    uint64_t dirty_kept_bytes;
 } cairn_stats_t;
 
 /* Fills the first `size` bytes of *out with a snapshot (size is normally

@@ -105,6 +105,7 @@ static int check_lists(heap_t *h, check_ctx_t *c) {
     int bad = check_dirty(h, c->dirty, c->report);
     FILE *report = c->report;
     unsigned listed = 0, kept = 0;
+    uint64_t kept_bytes = 0;
     for (unsigned k = 0; k < NCLASSES; k++) {
         if (h->cur[k] != (h->avail[k].first ? h->avail[k].first : &cairn_empty_page))
             PROBLEM("heap %p: class %u current page is not the list head\n", (void *)h, k);
@@ -114,6 +115,7 @@ static int check_lists(heap_t *h, check_ctx_t *c) {
             if (pg->kept && (h->cur[k] == pg || page_used(pg) != 0 || pg->holes))
                 PROBLEM("heap %p: kept page %p is current, holds blocks or has holes\n", (void *)h, (const void *)pg);
             kept += pg->kept != KEEP_NO;
+            if (pg->kept) kept_bytes += page_touched(pg);
         }
     }
     for (const page_t *pg = h->full.first; pg; pg = pg->next, listed++) {
@@ -123,6 +125,9 @@ static int check_lists(heap_t *h, check_ctx_t *c) {
     }
     if (kept != h->kept_pages || kept > KEEP_EMPTY_MAX)
         PROBLEM("heap %p: %u kept pages, %u counted\n", (void *)h, kept, h->kept_pages);
+    if (kept_bytes != h->kept_bytes)
+        PROBLEM("heap %p: kept pages hold %llu bytes, %llu counted\n", (void *)h,
+                (unsigned long long)kept_bytes, (unsigned long long)h->kept_bytes);
     if (listed != c->in_use) PROBLEM("heap %p: %u pages in use, %u listed\n", (void *)h, c->in_use, listed);
     return bad;
 }

@@ -257,6 +257,7 @@ bool     page_to_full(heap_t *h, page_t *pg);
 void     page_queue_remove(page_queue_t *q, page_t *pg);
 void     page_queue_append(page_queue_t *q, page_t *pg);
 void     page_unkeep(heap_t *h, page_t *pg);    /* page.c: no longer a kept empty page */
+size_t   page_touched(const page_t *pg);        /* page.c: bytes of pg that may be resident */
 void     heap_set_cur(heap_t *h, unsigned cls);
 void     heap_rescan_full(heap_t *h);
 

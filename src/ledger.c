@@ -56,8 +56,13 @@ static uint64_t half_step(unsigned c) {
 }
 
 /* A small page in use: its live blocks, its free carved blocks, the
- * rounding of its blocks (read racily for other threads' pages). */
+ * rounding of its blocks (read racily for other threads' pages). A kept
+ * empty page is free memory not returned yet, not fragmentation. */
 static void add_page(ledger_ctx_t *c, const page_t *pg) {
+    if (LOAD_RELAXED(pg->kept) && page_used(pg) == 0) {
+        c->l.part[5] += os_resident_in((const void *)page_start(pg), page_touched(pg));
+        return;
+    }
     uint64_t bs = LOAD_RELAXED(pg->block_size), cap = LOAD_RELAXED(pg->capacity);
     uint64_t used = page_used(pg), holes = LOAD_RELAXED(pg->hole_blocks);
     unsigned k = LOAD_RELAXED(pg->cls);

@@ -132,10 +132,7 @@ void page_release(heap_t *h, page_t *pg) {
     small_seg_t *s = page_segment(pg);
     cairn_assert(page_used(pg) == 0 && pg->cur_bias == 0 && pg->in_use);
     page_unkeep(h, pg);
-    size_t touched = align_up((size_t)pg->capacity * pg->block_size, os_page_size());
-    if (touched > PAGE_SIZE_) touched = PAGE_SIZE_;
-    touched -= (size_t)__builtin_popcount(pg->holes) * os_page_size();   /* purged already */
-    uint32_t resident = (uint32_t)touched, pending = page_pending_local(pg);
+    uint32_t resident = (uint32_t)page_touched(pg), pending = page_pending_local(pg);
     OWNER_ADD(h->local_frees, pending);           /* statistics: its last frees */
     OWNER_ADD(h->local_free_bytes, (uint64_t)pending * pg->block_size);
     STORE_RELAXED(pg->in_use, 0);

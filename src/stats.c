@@ -57,6 +57,7 @@ static void sum_heaps(cairn_stats_t *st, uint64_t *small_bytes) {
         exact_m += R(h->nmalloc); exact_f += R(h->nfree);
         st->realloc_calls += R(h->nrealloc);
         st->dirty_small_bytes += R(h->decay.dirty);
+        st->dirty_kept_bytes += R(h->kept_bytes);
         st->heaps++;
         if (R(h->state) == HEAP_POOLED) st->abandoned_heaps++;
     }
@@ -104,7 +105,8 @@ static void stats_fill(cairn_stats_t *st) {
     st->segments = (ot.mapped - ht.mapped - ht.cached_bytes) / SEG_SIZE;
     st->dirty_large_bytes = lt.dirty;
     st->dirty_cached_bytes = seg_dirty + ht.cached_bytes;
-    st->dirty_bytes = st->dirty_small_bytes + st->dirty_large_bytes + st->dirty_cached_bytes;
+    st->dirty_bytes = st->dirty_small_bytes + st->dirty_kept_bytes + st->dirty_large_bytes +
+                      st->dirty_cached_bytes;
     st->refault_bytes = atomic_load(&refault_bytes);
     st->cached_huge_mappings = ht.cached;
     st->cached_huge_bytes = ht.cached_bytes;
@@ -142,9 +144,9 @@ API void cairn_stats_print(FILE *f) {
             (unsigned long long)s.live_blocks, mib(s.live_bytes),
             (unsigned long long)s.small_live_blocks, (unsigned long long)s.large_live_blocks,
             (unsigned long long)s.huge_live_blocks);
-    fprintf(f, "cairn: free, not returned %9.1f MiB   (small pages %.1f, large blocks %.1f, caches %.1f)\n",
-            mib(s.dirty_bytes), mib(s.dirty_small_bytes), mib(s.dirty_large_bytes),
-            mib(s.dirty_cached_bytes));
+    fprintf(f, "cairn: free, not returned %9.1f MiB   (small pages %.1f, kept empty pages %.1f, "
+            "large blocks %.1f, caches %.1f)\n", mib(s.dirty_bytes), mib(s.dirty_small_bytes),
+            mib(s.dirty_kept_bytes), mib(s.dirty_large_bytes), mib(s.dirty_cached_bytes));
     fprintf(f, "cairn: operations        malloc %llu, free %llu, realloc %llu (%s)\n",
             (unsigned long long)s.malloc_calls, (unsigned long long)s.free_calls,
             (unsigned long long)s.realloc_calls, s.stats_level ? "every call counted" : "small calls derived");
@@ -175,6 +177,7 @@ API void cairn_stats_print_json(FILE *f) {
     F(purged_bytes); F(segments); F(huge_mappings); F(heaps); F(abandoned_heaps); F(peak_rss_bytes);
     F(dirty_bytes); F(dirty_small_bytes); F(dirty_large_bytes); F(dirty_cached_bytes); F(refault_bytes);
     F(cached_segments); F(cached_huge_mappings); F(cached_huge_bytes); F(background_purger); F(stats_level);
+    F(dirty_kept_bytes);
 #undef F
     fprintf(f, "\"ledger\": ");
     ledger_json_object(f);

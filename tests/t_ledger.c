@@ -5,6 +5,9 @@
  *    space in partly used pages; a big free of large blocks raises the free
  *    space in the arenas, a big free of small ones the free pages not yet
  *    returned, until malloc_trim gives them back;
+ *  - empty pages a heap keeps for a quick refill are shown as free memory
+ *    not returned (dirty_kept_bytes in the snapshot, part 5 of the
+ *    ledger), not as free space in used pages, and leave when reused;
  *  - the walker shows every live block exactly once, across small, large
  *    and huge blocks, after random allocation and freeing with blocks freed
  *    by another thread in between.
@@ -129,9 +132,48 @@ static void walk_sees_all(void)
     for (size_t i = 0; i < nlive; i++) A_free(live[i]);
 }
 
+static uint64_t dirty_parts(const cairn_stats_t *s)
+{
+    return s->dirty_small_bytes + s->dirty_kept_bytes + s->dirty_large_bytes + s->dirty_cached_bytes;
+}
+
+/* 2 KiB blocks: 32 to a 64 KiB page, so KP pages' worth empties KP - 1
+ * pages that are not their class's current one: each is kept (a fresh
+ * heap keeps up to 16). */
+#define KP 6
+static void kept_pages(void)
+{
+    enum { PER = 32, NK = KP * PER };
+    static void *p[NK];
+    cairn_stats_t s0, s1, s2;
+    for (int i = 0; i < NK; i++) { p[i] = A_malloc(2048); CHECK(p[i]); memset(p[i], 4, 2048); }
+    cairn_stats_get(&s0);
+    cairn_ledger_t l0 = led();
+    for (int i = 0; i < NK; i++) A_free(p[i]);
+    cairn_stats_get(&s1);
+    cairn_ledger_t l1 = led();
+    CHECK(heap_check_ok());                 /* kept pages against their count */
+    int64_t kept = (int64_t)s1.dirty_kept_bytes - (int64_t)s0.dirty_kept_bytes;
+    CHECK(kept >= (KP - 2) * 64 * (int64_t)KiB && kept <= KP * 64 * (int64_t)KiB,
+          "kept bytes rose by %" PRId64, kept);
+    CHECK(s1.dirty_bytes == dirty_parts(&s1) && s1.dirty_bytes >= s1.dirty_kept_bytes);
+    CHECK(DELTA(l1, l0, 5) >= kept * 9 / 10, "free pages not returned rose by %" PRId64 " only",
+          DELTA(l1, l0, 5));
+    /* the class's current page, emptied too, is in use: at most its 64 KiB */
+    CHECK(DELTA(l1, l0, 3) <= 64 * (int64_t)KiB, "kept pages counted as free space in used pages (+%" PRId64 ")",
+          DELTA(l1, l0, 3));
+    for (int i = 0; i < NK; i++) { p[i] = A_malloc(2048); CHECK(p[i]); }
+    cairn_stats_get(&s2);
+    CHECK(s2.dirty_kept_bytes + (uint64_t)(KP - 2) * 64 * KiB <= s1.dirty_kept_bytes,
+          "kept bytes %" PRIu64 " after reuse, %" PRIu64 " before", s2.dirty_kept_bytes, s1.dirty_kept_bytes);
+    CHECK(heap_check_ok());
+    for (int i = 0; i < NK; i++) A_free(p[i]);
+}
+
 int main(void)
 {
     watchdog(120);
+    kept_pages();
     moves();
     walk_sees_all();
     CHECK(heap_check_ok());
