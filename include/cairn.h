@@ -78,8 +78,8 @@ typedef struct cairn_stats {
     uint64_t stats_level;
     /* Empty small pages a heap keeps on its class queues, so a working set
      * that empties and refills needs no re-carving (at most 16 per heap;
-     * the sweep gives back those a sweep interval did not reuse): their
-     * touched bytes. Part of dirty_bytes. */
+     * the sweep gives back those a sweep interval did not reuse): the
+     * bytes of their carved blocks. Part of dirty_bytes. */
     uint64_t dirty_kept_bytes;
 } cairn_stats_t;
 

@@ -115,7 +115,7 @@ static int check_lists(heap_t *h, check_ctx_t *c) {
             if (pg->kept && (h->cur[k] == pg || page_used(pg) != 0 || pg->holes))
                 PROBLEM("heap %p: kept page %p is current, holds blocks or has holes\n", (void *)h, (const void *)pg);
             kept += pg->kept != KEEP_NO;
-            if (pg->kept) kept_bytes += page_touched(pg);
+            if (pg->kept) kept_bytes += page_carved(pg);
         }
     }
     for (const page_t *pg = h->full.first; pg; pg = pg->next, listed++) {

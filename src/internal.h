@@ -218,6 +218,11 @@ void *page_corrupt(const page_t *pg, const void *b);
 static inline uint32_t page_used(const page_t *pg) {
     return (LOAD_RELAXED(pg->used) & ~USED_SLOW) - LOAD_RELAXED(pg->cur_bias);
 }
+/* Bytes of the page's carved blocks: every one was handed out or written
+ * as free, so resident unless purged (a kept page has no holes). */
+static inline uint64_t page_carved(const page_t *pg) {
+    return (uint64_t)pg->capacity * pg->block_size;
+}
 /* The limit of small_block_start (fastpath.h) for a page of block size bs
  * and reciprocal recip with `cap` blocks carved. A start k * bs gives the
  * product k * 2^32 + k * e, e = bs * recip - 2^32 (< bs; 0 for powers of
@@ -257,7 +262,7 @@ bool     page_to_full(heap_t *h, page_t *pg);
 void     page_queue_remove(page_queue_t *q, page_t *pg);
 void     page_queue_append(page_queue_t *q, page_t *pg);
 void     page_unkeep(heap_t *h, page_t *pg);    /* page.c: no longer a kept empty page */
-size_t   page_touched(const page_t *pg);        /* page.c: bytes of pg that may be resident */
+size_t   page_touched(const page_t *pg);        /* page.c: its carved OS pages less holes */
 void     heap_set_cur(heap_t *h, unsigned cls);
 void     heap_rescan_full(heap_t *h);
 

@@ -319,7 +319,7 @@ static void page_emptied(heap_t *h, page_t *pg) {
     if (!pg->holes && h->kept_pages < KEEP_EMPTY_MAX) {
         pg->kept = KEEP_ONE_SWEEP;
         h->kept_pages++;
-        OWNER_ADD(h->kept_bytes, page_touched(pg));      /* statistics */
+        OWNER_ADD(h->kept_bytes, page_carved(pg));       /* statistics */
         return;
     }
     page_queue_remove(&h->avail[pg->cls], pg);
@@ -332,11 +332,11 @@ void page_unkeep(heap_t *h, page_t *pg) {
     if (!pg->kept) return;
     pg->kept = KEEP_NO;
     h->kept_pages--;
-    OWNER_ADD(h->kept_bytes, -(uint64_t)page_touched(pg));
+    OWNER_ADD(h->kept_bytes, -page_carved(pg));
 }
 
-/* The carved part of the page, whole OS pages, less its holes (purged):
- * what it can hold resident. A kept page's carving does not change. */
+/* The carved part of the page in whole OS pages, less its holes (purged):
+ * what it can hold resident. */
 size_t page_touched(const page_t *pg) {
     size_t touched = align_up((size_t)pg->capacity * pg->block_size, os_page_size());
     if (touched > PAGE_SIZE_) touched = PAGE_SIZE_;

@@ -317,7 +317,7 @@ typedef struct heap {
     uint64_t key_state;              /* owner: source of page keys         */
     uint32_t tick_countdown;         /* refills until the next purge check */
     uint32_t kept_pages;             /* owner: pages with page_t.kept set   */
-    uint64_t kept_bytes;             /* owner: page_touched() of those pages */
+    uint64_t kept_bytes;             /* owner: page_carved() of those pages */
     uint64_t sweep_at;               /* owner: ms clock of the next sweep  */
     arena_t *arena;                  /* large blocks of this thread        */
     int state;                       /* heap lock                          */
