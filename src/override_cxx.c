@@ -34,10 +34,30 @@ NOINLINE static void *new_failed(size_t size, size_t align, bool nothrow) {
     cairn_fatal("operator new failed without a C++ runtime to throw, size", (void *)size);
 }
 
-static inline void *cxx_new(size_t size) {
+/* Everything but a block from a page that has one: malloc's own slow
+ * paths, then the C++ failure rules. */
+NOINLINE static void *cxx_new_slow(size_t size) {
     void *p = fast_malloc(size);
     return likely(p != NULL) ? p : new_failed(size, 0, false);
 }
+
+#ifdef CAIRN_SECURE
+static inline void *cxx_new(size_t size) { return cxx_new_slow(size); }
+#else
+/* raw_malloc's fast path, leaving by a tail call wherever it would leave:
+ * so the fast path keeps nothing across a call (no saved register) and
+ * tests no result (a popped block is never NULL). */
+static inline FAST void *cxx_new(size_t size) {
+    heap_t *h = cairn_tl_heap;
+    page_t *pg;
+    if (likely(size <= DIRECT_MAX)) pg = h->direct[(size + 15) >> 4];
+    else if (size <= SMALL_MAX) pg = h->cur[size_class(size)];
+    else return cxx_new_slow(size);
+    block_t *b = pg->free;
+    if (likely(!list_end(b))) return page_pop(h, pg, b);
+    return cxx_new_slow(size);
+}
+#endif
 
 static inline void *cxx_new_nothrow(size_t size) {
     void *p = fast_malloc(size);
