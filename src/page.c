@@ -336,11 +336,12 @@ void page_unkeep(heap_t *h, page_t *pg) {
 }
 
 /* The carved part of the page in whole OS pages, less its holes (purged):
- * what it can hold resident. */
+ * what it can hold resident. Pages rarely have holes, and without -mpopcnt
+ * the count is a libgcc call: only made when there are some. */
 size_t page_touched(const page_t *pg) {
-    size_t touched = align_up((size_t)pg->capacity * pg->block_size, os_page_size());
+    size_t os_pg = os_page_size(), touched = align_up((size_t)pg->capacity * pg->block_size, os_pg);
     if (touched > PAGE_SIZE_) touched = PAGE_SIZE_;
-    return touched - (size_t)__builtin_popcount(pg->holes) * os_page_size();
+    return pg->holes ? touched - (size_t)__builtin_popcount(pg->holes) * os_pg : touched;
 }
 
 void small_free_slow(block_t *b) {
