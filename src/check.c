@@ -100,6 +100,18 @@ static int check_dirty(heap_t *h, unsigned dirty, FILE *report) {
     return bad;
 }
 
+/* h->kept names kept pages of h, each once; with their number equal to
+ * the kept pages found on the queues, it names exactly those. */
+static bool kept_order_ok(const heap_t *h) {
+    for (uint32_t i = 0; i < h->kept_pages; i++) {
+        const page_t *pg = h->kept[i];
+        if (!pg || !pg->kept || pg->heap != h) return false;
+        for (uint32_t j = 0; j < i; j++)
+            if (h->kept[j] == pg) return false;
+    }
+    return true;
+}
+
 /* The heap's queues against what its segments hold (page lock held). */
 static int check_lists(heap_t *h, check_ctx_t *c) {
     int bad = check_dirty(h, c->dirty, c->report);
@@ -125,6 +137,8 @@ static int check_lists(heap_t *h, check_ctx_t *c) {
     }
     if (kept != h->kept_pages || kept > KEEP_EMPTY_MAX)
         PROBLEM("heap %p: %u kept pages, %u counted\n", (void *)h, kept, h->kept_pages);
+    else if (!kept_order_ok(h))
+        PROBLEM("heap %p: the order of kept pages does not list exactly the kept pages\n", (void *)h);
     if (kept_bytes != h->kept_bytes)
         PROBLEM("heap %p: kept pages hold %llu bytes, %llu counted\n", (void *)h,
                 (unsigned long long)kept_bytes, (unsigned long long)h->kept_bytes);

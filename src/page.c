@@ -314,24 +314,38 @@ NOINLINE void *small_refill(heap_t *h, unsigned cls) {
  * that empties and refills (a batch freed, then allocated again) paid
  * that each time. So up to KEEP_EMPTY_MAX such pages stay on their
  * queue, blocks on local_free, until a refill reaches them or a sweep
- * finds them still empty (heap_sweep). Pages with holes go back. */
+ * finds them still empty (heap_sweep). Pages with holes go back.
+ * The budget goes to the pages that emptied last: with it spent, the one
+ * kept longest goes back. Otherwise pages of a class the program has moved
+ * away from would hold the budget until the next sweep, and every page of
+ * the class now in use would be given back and re-carved as it empties. */
 static void page_emptied(heap_t *h, page_t *pg) {
-    if (!pg->holes && h->kept_pages < KEEP_EMPTY_MAX) {
-        pg->kept = KEEP_ONE_SWEEP;
-        h->kept_pages++;
-        OWNER_ADD(h->kept_bytes, page_carved(pg));       /* statistics */
+    if (pg->holes) {
+        page_queue_remove(&h->avail[pg->cls], pg);
+        heap_set_cur(h, pg->cls);
+        page_release(h, pg);
         return;
     }
-    page_queue_remove(&h->avail[pg->cls], pg);
-    heap_set_cur(h, pg->cls);
-    page_release(h, pg);
+    if (h->kept_pages == KEEP_EMPTY_MAX) {
+        page_t *oldest = h->kept[0];            /* never current: not a queue head */
+        page_queue_remove(&h->avail[oldest->cls], oldest);
+        page_release(h, oldest);                /* unkeeps it */
+    }
+    pg->kept = KEEP_ONE_SWEEP;
+    h->kept[h->kept_pages++] = pg;
+    OWNER_ADD(h->kept_bytes, page_carved(pg));       /* statistics */
 }
 
-/* pg is taken into use again, or given back: no longer kept. */
+/* pg is taken into use again, or given back: no longer kept. It leaves
+ * h->kept, whose order stays the order the pages emptied in. */
 void page_unkeep(heap_t *h, page_t *pg) {
     if (!pg->kept) return;
     pg->kept = KEEP_NO;
-    h->kept_pages--;
+    uint32_t i = 0, n = h->kept_pages;
+    while (i < n && h->kept[i] != pg) i++;
+    cairn_assert(i < n);
+    for (; i + 1 < n; i++) h->kept[i] = h->kept[i + 1];
+    h->kept_pages = n - 1;
     OWNER_ADD(h->kept_bytes, -page_carved(pg));
 }
 

@@ -36,8 +36,9 @@
  * negative (as int32) even from a count of 0; counts stay below 2^30. */
 #define USED_SLOW      0xC0000000u
 /* Empty pages a heap keeps on its class queues (page_t.kept), at most:
- * 16 x 64 KiB. A sweep (one an epoch, at refills) gives back those that
- * stayed empty since the sweep before. */
+ * 16 x 64 KiB, the ones that emptied last (heap_t.kept). A sweep (one an
+ * epoch, at refills) gives back those that stayed empty since the sweep
+ * before. */
 #define KEEP_EMPTY_MAX 16u
 enum { KEEP_NO = 0, KEEP_ONE_SWEEP = 1, KEEP_SWEPT = 2 };
 /* page_t.mem bits: what is known about a page's memory (owner, or seg_lock
@@ -318,6 +319,9 @@ typedef struct heap {
     uint32_t tick_countdown;         /* refills until the next purge check */
     uint32_t kept_pages;             /* owner: pages with page_t.kept set   */
     uint64_t kept_bytes;             /* owner: page_carved() of those pages */
+    /* owner: those pages, in the order they emptied (kept[0] the first);
+     * exactly the pages with page_t.kept set (cairn_check_heap) */
+    page_t *kept[KEEP_EMPTY_MAX];
     uint64_t sweep_at;               /* owner: ms clock of the next sweep  */
     arena_t *arena;                  /* large blocks of this thread        */
     int state;                       /* heap lock                          */

@@ -8,6 +8,7 @@
  *  - empty pages a heap keeps for a quick refill are shown as free memory
  *    not returned (dirty_kept_bytes in the snapshot, part 5 of the
  *    ledger), not as free space in used pages, and leave when reused;
+ *  - the kept budget goes to the pages that emptied last;
  *  - the walker shows every live block exactly once, across small, large
  *    and huge blocks, after random allocation and freeing with blocks freed
  *    by another thread in between.
@@ -170,9 +171,56 @@ static void kept_pages(void)
     for (int i = 0; i < NK; i++) A_free(p[i]);
 }
 
+/* The kept budget (16 pages) goes to the pages that emptied last. In a
+ * fresh thread's heap, AP pages of class A empty (AP - 1 are not current:
+ * more than the budget), then BP pages of class B (BP - 1 not current):
+ * those must be kept, pushing out the oldest A pages. The classes carve
+ * different byte counts per page, so the kept bytes say which are kept. */
+enum { AP = 18, BP = 4, BUDGET = 16, PER_MAX = 64 };
+static void *kb_a[AP * PER_MAX], *kb_b[BP * PER_MAX];
+static void *kept_budget_thread(void *arg)
+{
+    (void)arg;
+    size_t a_size = cairn_class_size(cairn_size_class(3000)), b_size = 1024;
+    unsigned a_per = (unsigned)(64 * KiB / a_size), b_per = (unsigned)(64 * KiB / b_size);
+    int64_t a_page = (int64_t)(a_per * a_size), b_page = (int64_t)(b_per * b_size);
+    CHECK(a_page != b_page && a_per <= PER_MAX && b_per <= PER_MAX);
+    cairn_stats_t s0, s1, s2, s3;
+    cairn_stats_get(&s0);
+    for (unsigned i = 0; i < AP * a_per; i++) { kb_a[i] = A_malloc(a_size); CHECK(kb_a[i]); memset(kb_a[i], 5, a_size); }
+    for (unsigned i = 0; i < AP * a_per; i++) A_free(kb_a[i]);
+    cairn_stats_get(&s1);
+    int64_t k1 = (int64_t)s1.dirty_kept_bytes - (int64_t)s0.dirty_kept_bytes;
+    CHECK(k1 == BUDGET * a_page, "kept %" PRId64 " bytes after class A, want %" PRId64, k1, BUDGET * a_page);
+    for (unsigned i = 0; i < BP * b_per; i++) { kb_b[i] = A_malloc(b_size); CHECK(kb_b[i]); memset(kb_b[i], 6, b_size); }
+    for (unsigned i = 0; i < BP * b_per; i++) A_free(kb_b[i]);
+    cairn_stats_get(&s2);
+    int64_t k2 = (int64_t)s2.dirty_kept_bytes - (int64_t)s0.dirty_kept_bytes;
+    int64_t want = (BUDGET - (BP - 1)) * a_page + (BP - 1) * b_page;
+    CHECK(k2 == want, "kept %" PRId64 " bytes after class B, want %" PRId64 " (B's pages kept, A's oldest out)",
+          k2, want);
+    CHECK(heap_check_ok());                 /* the kept order names exactly the kept pages */
+    /* B's kept pages serve B again: the kept bytes fall by them */
+    for (unsigned i = 0; i < BP * b_per; i++) { kb_b[i] = A_malloc(b_size); CHECK(kb_b[i]); }
+    cairn_stats_get(&s3);
+    int64_t k3 = (int64_t)s3.dirty_kept_bytes - (int64_t)s0.dirty_kept_bytes;
+    CHECK(k3 == (BUDGET - (BP - 1)) * a_page, "kept %" PRId64 " bytes with class B in use again", k3);
+    for (unsigned i = 0; i < BP * b_per; i++) A_free(kb_b[i]);
+    CHECK(heap_check_ok());
+    return NULL;
+}
+
+static void kept_budget(void)
+{
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, kept_budget_thread, NULL) == 0);
+    CHECK(pthread_join(t, NULL) == 0);
+}
+
 int main(void)
 {
     watchdog(120);
+    kept_budget();                          /* first: its thread's heap is a new one */
     kept_pages();
     moves();
     walk_sees_all();
