@@ -172,11 +172,7 @@ void heap_collect_all(heap_t *h, bool release_empty) {
         for (page_t *pg = h->avail[c].first, *next; pg; pg = next) {
             next = pg->next;
             page_collect(pg);
-            if (release_empty && page_used(pg) == 0) {
-                page_queue_remove(&h->avail[c], pg);
-                heap_set_cur(h, c);               /* drops its current-page bias */
-                page_release(h, pg);
-            }
+            if (release_empty && page_used(pg) == 0) page_retire(h, pg);
         }
         heap_set_cur(h, c);
     }
@@ -190,11 +186,7 @@ void heap_park(heap_t *h) {
         page_t *pg;
         while ((pg = h->avail[c].first) != NULL) {
             page_collect(pg);
-            if (page_used(pg) == 0) {
-                page_queue_remove(&h->avail[c], pg);
-                heap_set_cur(h, c);
-                page_release(h, pg);
-            }
+            if (page_used(pg) == 0) page_retire(h, pg);
             else page_to_full(h, pg);      /* retried if a remote free raced */
         }
         heap_set_cur(h, c);
@@ -233,8 +225,7 @@ static void sweep_kept(heap_t *h, page_t *pg) {
         pg->kept = KEEP_SWEPT;
         return;
     }
-    page_queue_remove(&h->avail[pg->cls], pg);
-    page_release(h, pg);
+    page_retire(h, pg);
 }
 
 /* Every page but the ones the classes allocate from; a heap without a

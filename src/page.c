@@ -57,6 +57,15 @@ void heap_set_cur(heap_t *h, unsigned cls) {
     for (unsigned i = cairn_direct_lo[cls]; i < cairn_direct_hi[cls]; i++) h->direct[i] = pg;
 }
 
+/* An empty page of the avail queue goes back to its segment. If it was
+ * the current page, the next one takes over, and its current-page bias
+ * goes before page_release checks that none is left. */
+void page_retire(heap_t *h, page_t *pg) {
+    page_queue_remove(&h->avail[pg->cls], pg);
+    heap_set_cur(h, pg->cls);
+    page_release(h, pg);
+}
+
 /* ---- carving ------------------------------------------------------------ */
 /* A fresh secret for a page taking up a new life (splitmix64 of the heap's
  * counter, mixed with the process key): a value leaked from one page says
@@ -321,16 +330,10 @@ NOINLINE void *small_refill(heap_t *h, unsigned cls) {
  * the class now in use would be given back and re-carved as it empties. */
 static void page_emptied(heap_t *h, page_t *pg) {
     if (pg->holes) {
-        page_queue_remove(&h->avail[pg->cls], pg);
-        heap_set_cur(h, pg->cls);
-        page_release(h, pg);
+        page_retire(h, pg);
         return;
     }
-    if (h->kept_pages == KEEP_EMPTY_MAX) {
-        page_t *oldest = h->kept[0];            /* never current: not a queue head */
-        page_queue_remove(&h->avail[oldest->cls], oldest);
-        page_release(h, oldest);                /* unkeeps it */
-    }
+    if (h->kept_pages == KEEP_EMPTY_MAX) page_retire(h, h->kept[0]);   /* unkeeps it */
     pg->kept = KEEP_ONE_SWEEP;
     h->kept[h->kept_pages++] = pg;
     OWNER_ADD(h->kept_bytes, page_carved(pg));       /* statistics */
