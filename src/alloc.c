@@ -40,11 +40,12 @@ NOINLINE void free_slow(void *p, size_t size) {
     if (!hdr) cairn_fatal(huge_recently_freed(p) ? "double free of" : "invalid free of", p);
     switch (*(const uint8_t *)hdr) {
     case SEG_LARGE:
-        if (size && size > large_usable(p, hdr)) free_wrong_size(p);
+        if (size && size > large_usable_checked(p, hdr, "double free of", "invalid free of"))
+            free_wrong_size(p);
         large_free(p, hdr);
         break;
     case SEG_HUGE:
-        if (size && size > huge_usable(p, hdr)) free_wrong_size(p);
+        if (size && size > huge_usable_checked(p, hdr, "invalid free of")) free_wrong_size(p);
         huge_free(p, hdr);
         break;
     default: cairn_fatal("invalid free of", p);

@@ -203,9 +203,14 @@ void huge_free(void *p, huge_hdr_t *h) {
     purge_tick(my_heap(), os_clock_ms());
 }
 
-size_t huge_usable(const void *p, const huge_hdr_t *h) {
-    check_ptr(p, h, "malloc_usable_size of invalid pointer");
+/* Usable bytes of huge block p, or an abort naming the misuse `what`. */
+size_t huge_usable_checked(const void *p, const huge_hdr_t *h, const char *what) {
+    check_ptr(p, h, what);
     return h->size;
+}
+
+size_t huge_usable(const void *p, const huge_hdr_t *h) {
+    return huge_usable_checked(p, h, "malloc_usable_size of invalid pointer");
 }
 
 /* Resize to `size` (> REALLOC_TO_HUGE). NULL with ENOMEM leaves p intact. */

@@ -313,6 +313,7 @@ void  *huge_alloc(size_t size, size_t align, bool zero);
 void   huge_cache_purge(uint64_t now, bool force);
 void   huge_free(void *p, huge_hdr_t *h);
 size_t huge_usable(const void *p, const huge_hdr_t *h);
+size_t huge_usable_checked(const void *p, const huge_hdr_t *h, const char *what);
 void  *huge_realloc(void *p, huge_hdr_t *h, size_t size);
 bool   huge_recently_freed(const void *p);   /* a second free's message */
 void   huge_lock(void);

@@ -40,7 +40,8 @@ static void *realloc_small(void *p, const small_seg_t *s, size_t size) {
     uintptr_t a = (uintptr_t)p;
     const page_t *pg = &s->pages[(a >> PAGE_SHIFT) & (PAGES_PER_SEG - 1)];
     if (!small_block_start(pg, a, LOAD_RELAXED(pg->start_lim))) cairn_fatal("realloc of invalid pointer", p);
-    if (((const block_t *)p)->cookie == pg->mark) cairn_fatal("realloc of freed pointer", p);
+    if (((const block_t *)p)->cookie == pg->mark || (pg->holes && page_in_hole(pg, a)))
+        cairn_fatal("realloc of freed pointer", p);
     size_t bs = pg->block_size;
     if (size <= bs && (size >= bs / 2 || bs <= 32)) return p;
     if (size > bs && size >= GROWN_TO_LARGE && size <= LARGE_MAX) return move_to_large(p, bs, size);
@@ -52,7 +53,7 @@ static void *realloc_small(void *p, const small_seg_t *s, size_t size) {
  * growing past REALLOC_TO_HUGE moves to a mapping of its own instead,
  * which later growth extends with mremap, without copying. */
 static void *realloc_large(void *p, large_seg_t *s, size_t size) {
-    size_t usable = large_usable(p, s);
+    size_t usable = large_usable_checked(p, s, "realloc of freed pointer", "realloc of invalid pointer");
     if (size <= usable && size >= usable / 2) return p;        /* keep the slack */
     if (size <= LARGE_MAX && size > usable && large_resize_inplace(p, s, with_headroom(size))) return p;
     if (size <= LARGE_MAX && large_resize_inplace(p, s, size)) return p;
@@ -64,7 +65,7 @@ static void *realloc_large(void *p, large_seg_t *s, size_t size) {
 /* A mapping is resized by mremap while it stays above REALLOC_TO_HUGE. */
 static void *realloc_huge(void *p, huge_hdr_t *h, size_t size) {
     if (size > REALLOC_TO_HUGE) return huge_realloc(p, h, size);
-    return move_block(p, huge_usable(p, h), size);
+    return move_block(p, huge_usable_checked(p, h, "realloc of invalid pointer"), size);
 }
 
 API void *cairn_realloc(void *p, size_t size) {
@@ -75,7 +76,7 @@ API void *cairn_realloc(void *p, size_t size) {
     heap_t *me = my_heap();
     if (me) OWNER_ADD(me->nrealloc, 1);
     void *hdr = segmap_header(p);
-    if (!hdr) cairn_fatal("realloc of invalid pointer", p);
+    if (!hdr) cairn_fatal(huge_recently_freed(p) ? "realloc of freed pointer" : "realloc of invalid pointer", p);
     switch (*(const uint8_t *)hdr) {
     case SEG_SMALL: return realloc_small(p, hdr, size);
     case SEG_LARGE: return realloc_large(p, hdr, size);

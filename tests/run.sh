@@ -221,6 +221,15 @@ abort "misuse-realloc-stack" "realloc of invalid pointer 0x" "$T/std/t_misuse" r
 abort "misuse-realloc-interior" "realloc of invalid pointer 0x" "$T/std/t_misuse" realloc-interior
 abort "misuse-realloc-freed" "realloc of freed pointer 0x" "$T/std/t_misuse" realloc-freed
 abort "misuse-usable-stack" "malloc_usable_size of invalid pointer 0x" "$T/std/t_misuse" usable-stack
+# a freed block of every size range passed to realloc or free_sized is named as freed
+for c in realloc-freed-large realloc-freed-huge; do
+    abort "misuse-$c" "realloc of freed pointer 0x" "$T/std/t_misuse" "$c"
+done
+abort "misuse-realloc-freed-hole" "realloc of freed pointer 0x" env CAIRN_PURGE_DELAY=40 "$T/std/t_misuse" realloc-freed-hole
+for c in sized-free-freed-small sized-free-freed-large sized-free-freed-huge; do
+    abort "misuse-$c" "double free of 0x" "$T/std/t_misuse" "$c"
+done
+abort "misuse-sized-free-freed-hole" "double free of 0x" env CAIRN_PURGE_DELAY=40 "$T/std/t_misuse" sized-free-freed-hole
 
 # ---- the same misuse under the secure build (libcairn-secure.so) -----------
 SEC="env LD_PRELOAD=$PWD/$B/libcairn-secure.so"
@@ -249,6 +258,12 @@ done
 abort "secure-realloc-stack" "realloc of invalid pointer 0x" $SEC "$T/std/t_misuse" realloc-stack
 abort "secure-realloc-interior" "realloc of invalid pointer 0x" $SEC "$T/std/t_misuse" realloc-interior
 abort "secure-realloc-freed" "realloc of freed pointer 0x" $SEC "$T/std/t_misuse" realloc-freed
+for c in realloc-freed-large realloc-freed-huge; do
+    abort "secure-$c" "realloc of freed pointer 0x" $SEC "$T/std/t_misuse" "$c"
+done
+for c in sized-free-freed-small sized-free-freed-large sized-free-freed-huge; do
+    abort "secure-$c" "double free of 0x" $SEC "$T/std/t_misuse" "$c"
+done
 # caught only in the secure build: canaries, the free fill, guard pages
 for c in overflow-1 overflow-32 underflow-1 underflow-32; do
     abort "secure-$c" "heap overflow: canary broken after the block at 0x" $SEC "$T/std/t_misuse" "$c"

@@ -329,6 +329,22 @@ int main(int argc, char **argv)
         if (c[8] == 'f') A_free(p);
         say(c, stash);
         stash = A_realloc(stash, 100);
+    } else if (!strncmp(c, "realloc-freed-", 14) || !strncmp(c, "sized-free-freed-", 17)) {
+        /* a freed block passed to realloc or free_sized: each size range
+         * (and a small block whose memory was purged, a hole) must name
+         * it freed, not report something else or carry on */
+        const char *k = c + (c[0] == 'r' ? 14 : 17);
+        size_t n = !strcmp(k, "large") ? large : !strcmp(k, "huge") ? huge : 100;
+        if (!strcmp(k, "hole")) {
+            p = punched_block();
+            stash = p;
+        } else {
+            p = must(A_malloc(n));
+            free_once(p);
+        }
+        say(c, stash);
+        if (c[0] == 'r') stash = A_realloc(stash, n + 1000);
+        else A_free_sized(stash, 16);
     } else if (!strcmp(c, "usable-stack")) {
         char buf[64];
         stash = buf;
