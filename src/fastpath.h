@@ -27,12 +27,10 @@ void  free_wrong_size(void *p);
 #define COUNT_CALL(h, field) ((void)0)
 #endif
 
-/* Take b, the head of pg's free list. Its link must decode to an address
- * in the same 64 KiB page (a block or the end mark): a use-after-free
- * write into a free block cannot send a later malloc elsewhere. */
-static inline FAST void *page_pop(heap_t *h, page_t *pg, block_t *b) {
-    block_t *next = link_get(pg, b);
-    if (unlikely(((uintptr_t)next ^ (uintptr_t)b) >> PAGE_SHIFT)) return page_corrupt(pg, b);
+/* Take b, the head of pg's free list, whose link decoded to next: a block
+ * of the same 64 KiB page or the end mark, so a use-after-free write into
+ * a free block cannot send a later malloc elsewhere. */
+static inline FAST void *page_take(heap_t *h, page_t *pg, block_t *b, block_t *next) {
     pg->free = next;
     __builtin_prefetch(next, 1);        /* the next malloc's block: warm it now */
     owner_inc32(&pg->used);             /* statistics read it (stats.c)     */
@@ -43,19 +41,34 @@ static inline FAST void *page_pop(heap_t *h, page_t *pg, block_t *b) {
     return b;
 }
 
+/* Take b, the head of pg's free list (not its end), checking its link. */
+static inline FAST void *page_pop(heap_t *h, page_t *pg, block_t *b) {
+    return page_take(h, pg, b, link_next(pg, b));
+}
+
+/* malloc from pg, h's page for a class: `cls`, or with `direct` set,
+ * the class of direct[] slot `cls` (looked up on the slow path only). One
+ * test: the head's link decodes into the head's page. The link of an
+ * empty list (the end mark's) and that of a list's last block (the end
+ * mark) fail it too, so both go to the slow path with a corrupt link: a
+ * list rarely ends. */
+static inline FAST void *page_malloc(heap_t *h, page_t *pg, size_t cls, bool direct) {
+    block_t *b = pg->free, *next = link_get(pg, b);
+    if (likely(link_in_page(b, next))) return page_take(h, pg, b, next);
+    return direct ? page_pop_slow_direct(h, pg, cls) : page_pop_slow(h, pg, (unsigned)cls);
+}
+
 /* A block of class `cls` from the thread's current page. A thread that
  * has no heap yet sees the static empty heap, whose pages are all empty,
  * so its first call falls into small_refill, which sets the heap up. */
 static inline FAST void *small_alloc(unsigned cls) {
     heap_t *h = cairn_tl_heap;
-    page_t *pg = h->cur[cls];
-    block_t *b = pg->free;
-    if (likely(!list_end(b))) return page_pop(h, pg, b);
-    return small_refill(h, cls);
+    return page_malloc(h, h->cur[cls], cls, false);
 }
 
 /* The page serving a small size: direct[] up to DIRECT_MAX, else the
- * current page of its class (calloc in alloc.c picks the same way). */
+ * current page of its class (calloc in alloc.c; raw_malloc writes the
+ * direct[] case out, so its slow path gets the slot, not the class). */
 static inline FAST page_t *size_page(const heap_t *h, size_t size) {
     return size <= DIRECT_MAX ? h->direct[(size + 15) >> 4] : h->cur[size_class(size)];
 }
@@ -63,10 +76,8 @@ static inline FAST page_t *size_page(const heap_t *h, size_t size) {
 static inline FAST void *raw_malloc(size_t size) {
     if (likely(size <= DIRECT_MAX)) {
         heap_t *h = cairn_tl_heap;
-        page_t *pg = size_page(h, size);
-        block_t *b = pg->free;
-        if (likely(!list_end(b))) return page_pop(h, pg, b);
-        return small_refill(h, size_class(size));
+        size_t i = (size + 15) >> 4;
+        return page_malloc(h, h->direct[i], i, true);
     }
     if (likely(size <= SMALL_MAX)) return small_alloc(size_class(size));
     return malloc_big(size);

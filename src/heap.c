@@ -8,7 +8,7 @@
 #include <errno.h>
 
 /* Never has a free block: its lists hold the end mark of page 0. */
-page_t cairn_empty_page = { .free = (block_t *)1, .local_free = (block_t *)1 };
+page_t cairn_empty_page = { .free = &cairn_list_end, .local_free = &cairn_list_end };
 #define PLACEHOLDER_HEAP { .cur = { [0 ... NCLASSES - 1] = &cairn_empty_page }, \
                            .direct = { [0 ... DIRECT_N - 1] = &cairn_empty_page }, .placeholder = 1 }
 /* A thread's heap before its first allocation: every malloc misses. */

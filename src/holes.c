@@ -54,7 +54,7 @@ static uint32_t new_holes(const page_t *pg, unsigned sh) {
     uint64_t free_bits[PAGE_SIZE_ / 16 / 64] = { 0 };
     unsigned n = (unsigned)(PAGE_SIZE_ >> sh);
     uint32_t lo, hi, add = 0;
-    for (const block_t *b = pg->free; !list_end(b); b = link_get(pg, b)) {
+    for (const block_t *b = pg->free; !list_end(b); b = link_next(pg, b)) {
         uint32_t i = page_block_index(pg, (uintptr_t)b);
         set_bits(free_bits, i, i);
     }
@@ -74,7 +74,7 @@ static uint32_t unlink_holed(page_t *pg, uint32_t add, unsigned sh) {
     uint32_t n = 0;
     block_t *head = page_end_mark(pg), *tail = NULL;
     for (block_t *b = pg->free, *next; !list_end(b); b = next) {
-        next = link_get(pg, b);
+        next = link_next(pg, b);
         if (pages_of(pg, page_block_index(pg, (uintptr_t)b), sh) & add) { n++; continue; }
         if (tail) link_set(pg, tail, b);
         else head = b;

@@ -201,19 +201,38 @@ static inline uintptr_t page_start(const page_t *pg) {
     small_seg_t *s = page_segment(pg);
     return (uintptr_t)s + ((size_t)(pg - s->pages) << PAGE_SHIFT);
 }
-/* Lists of a page end with its end mark (page start | 1; the empty page's
- * is 1) and store links encoded with the page key (see block_t). */
-static inline bool list_end(const block_t *b) { return ((uintptr_t)b & 15) != 0; }
-static inline block_t *page_end_mark(const page_t *pg) { return (block_t *)(page_start(pg) | 1); }
+/* Every list of every page ends with one end mark, a block that lives in
+ * no page and is never written: its link reads 0, which decodes to the
+ * page's key, and keys have bit 63 set (page_init). So following a list
+ * past its last block, or past its end, gives an address outside the
+ * page, and malloc's one link test (fastpath.h) stops at both, and at a
+ * corrupt link; the slow path tells the three apart. Links are stored
+ * encoded with the page key (see block_t). */
+extern block_t cairn_list_end;
+#define KEY_HIGH ((uintptr_t)1 << 63)
+static inline bool list_end(const block_t *b) { return b == &cairn_list_end; }
+static inline block_t *page_end_mark(const page_t *pg) { (void)pg; return &cairn_list_end; }
 static inline block_t *link_get(const page_t *pg, const block_t *b) {
     return (block_t *)((uintptr_t)b->next ^ pg->key);
 }
 static inline void link_set(const page_t *pg, block_t *b, const block_t *next) {
     b->next = (block_t *)((uintptr_t)next ^ pg->key);
 }
+/* Is next, a link decoded from block b, in b's 64 KiB page? */
+static inline bool link_in_page(const block_t *b, const block_t *next) {
+    return !(((uintptr_t)next ^ (uintptr_t)b) >> PAGE_SHIFT);
+}
 /* A link of pg's lists decoded to an address outside the page: aborts.
  * Declared to return, so the fast path can leave through a tail call. */
 void *page_corrupt(const page_t *pg, const void *b);
+/* The link of b, a block on one of pg's lists: a block of the same page or
+ * the end mark. Anything else is a corrupt list (a use-after-free write):
+ * aborts, so no walk follows it out of the page. */
+static inline block_t *link_next(const page_t *pg, const block_t *b) {
+    block_t *next = link_get(pg, b);
+    if (unlikely(!link_in_page(b, next) && !list_end(next))) page_corrupt(pg, b);
+    return next;
+}
 /* Blocks handed out (and not collected back) of a page in use. */
 static inline uint32_t page_used(const page_t *pg) {
     return (LOAD_RELAXED(pg->used) & ~USED_SLOW) - LOAD_RELAXED(pg->cur_bias);
@@ -251,6 +270,9 @@ void     page_init(page_t *pg, heap_t *h, unsigned cls);
 bool     page_extend(page_t *pg);
 void     page_collect(page_t *pg);
 void    *small_refill(heap_t *h, unsigned cls);
+/* malloc's pop of pg (h's page for cls) past the fast path's one test. */
+void    *page_pop_slow(heap_t *h, page_t *pg, unsigned cls);
+void    *page_pop_slow_direct(heap_t *h, page_t *pg, size_t i);   /* class of direct[i] */
 void     small_free_slow(block_t *b);          /* the page is found from b */
 uint64_t page_punch(page_t *pg);             /* holes.c: purge free OS pages */
 void     page_fill_holes(page_t *pg);

@@ -55,8 +55,8 @@ static inline FAST void *cxx_new(size_t size) {
     if (likely(size <= DIRECT_MAX)) pg = h->direct[(size + 15) >> 4];
     else if (size <= SMALL_MAX) pg = h->cur[size_class(size)];
     else return cxx_new_slow(size);
-    block_t *b = pg->free;
-    if (likely(!list_end(b))) return page_pop(h, pg, b);
+    block_t *b = pg->free, *next = link_get(pg, b);     /* as page_malloc */
+    if (likely(link_in_page(b, next))) return page_take(h, pg, b, next);
     return cxx_new_slow(size);
 }
 #endif

@@ -91,7 +91,7 @@ static void shuffle(heap_t *h, uint16_t *order, uint32_t n) {
 
 void page_init(page_t *pg, heap_t *h, unsigned cls) {
     uint32_t bs = cairn_class_size_tab[cls];
-    pg->key = new_page_key(h);
+    pg->key = new_page_key(h) | KEY_HIGH;    /* see cairn_list_end */
     pg->mark = new_page_key(h);
     pg->free = pg->local_free = page_end_mark(pg);
     atomic_store_explicit(&pg->thread_free, 0, memory_order_relaxed);
@@ -154,7 +154,7 @@ bool page_extend(page_t *pg) {
 /* The last block of a non-empty list of pg, and its length. */
 static block_t *list_tail(const page_t *pg, block_t *b, uint32_t *n) {
     *n = 1;
-    for (block_t *next; !list_end(next = link_get(pg, b)); b = next) ++*n;
+    for (block_t *next; !list_end(next = link_next(pg, b)); b = next) ++*n;
     return b;
 }
 
@@ -218,6 +218,21 @@ uint32_t page_pending_local(const page_t *pg) {
     if (list_end(pg->free)) return local_by_count(pg);
     list_tail(pg, pg->local_free, &n);
     return n;
+}
+
+/* The end mark of every list: read (its link, 0), never written. */
+block_t cairn_list_end;
+
+/* malloc's pop when the head's link is not in its page: the list is empty
+ * (refill), the head is its last block, or the link is corrupt. */
+NOINLINE void *page_pop_slow(heap_t *h, page_t *pg, unsigned cls) {
+    block_t *b = pg->free;
+    if (list_end(b)) return small_refill(h, cls);
+    return page_pop(h, pg, b);
+}
+
+NOINLINE void *page_pop_slow_direct(heap_t *h, page_t *pg, size_t i) {
+    return page_pop_slow(h, pg, cairn_class_of_tiny[i]);
 }
 
 void *page_corrupt(const page_t *pg, const void *b) {
@@ -381,7 +396,7 @@ NOINLINE void small_free_remote(void *p, size_t size) {
     block_t *b = p;
     heap_t *owner = pg->heap, *me = cairn_tl_heap;
     uint32_t bs = pg->block_size;
-    uintptr_t key = pg->key, end = ((uintptr_t)b & ~(uintptr_t)(PAGE_SIZE_ - 1)) | 1;
+    uintptr_t key = pg->key, end = (uintptr_t)page_end_mark(pg);
     uintptr_t old = atomic_load_explicit(&pg->thread_free, memory_order_relaxed);
     do {
         uintptr_t head = old & ~TF_FULL;
@@ -401,7 +416,7 @@ NOINLINE void small_free_remote(void *p, size_t size) {
 /* ---- the walk: live blocks of a page (owner, or heap lock) ------------------ */
 static void mark_list(const page_t *pg, const block_t *b, uint64_t *bits) {
     uintptr_t start = page_start(pg);
-    for (uint32_t n = 0; !list_end(b) && n <= pg->capacity; b = link_get(pg, b), n++) {
+    for (uint32_t n = 0; !list_end(b) && n <= pg->capacity; b = link_next(pg, b), n++) {
         uint32_t i = (uint32_t)(((uintptr_t)b - start) / pg->block_size);
         if (i < pg->capacity) bits[i / 64] |= (uint64_t)1 << (i % 64);
     }

@@ -221,6 +221,11 @@ abort "misuse-realloc-stack" "realloc of invalid pointer 0x" "$T/std/t_misuse" r
 abort "misuse-realloc-interior" "realloc of invalid pointer 0x" "$T/std/t_misuse" realloc-interior
 abort "misuse-realloc-freed" "realloc of freed pointer 0x" "$T/std/t_misuse" realloc-freed
 abort "misuse-usable-stack" "malloc_usable_size of invalid pointer 0x" "$T/std/t_misuse" usable-stack
+# a use-after-free write into a free block's link: the malloc that would
+# follow it aborts (fastpath.h, page_pop_slow)
+for c in uaf-write-link uaf-write-link-zero; do
+    abort "misuse-$c" "heap corruption: free list link overwritten in block 0x" "$T/std/t_misuse" "$c"
+done
 # a freed block of every size range passed to realloc or free_sized is named as freed
 for c in realloc-freed-large realloc-freed-huge; do
     abort "misuse-$c" "realloc of freed pointer 0x" "$T/std/t_misuse" "$c"

@@ -290,12 +290,13 @@ int main(int argc, char **argv)
         ((volatile char *)stash)[40] = 1;
         A_malloc_trim(0);                   /* the quarantine is emptied here */
         for (int i = 0; i < 1000; i++) A_free(must(A_malloc(n)));
-    } else if (!strcmp(c, "uaf-write-link")) {
-        /* overwrite the free-list link of a freed small block */
+    } else if (!strcmp(c, "uaf-write-link") || !strcmp(c, "uaf-write-link-zero")) {
+        /* overwrite the free-list link of a freed small block; 0 decodes
+         * to the page key, as the end mark's link does, and is still bad */
         p = must(A_malloc(48));
         free_once(p);
         say(c, stash);
-        *(void *volatile *)stash = (void *)0x4141414141414141ull;
+        *(void *volatile *)stash = c[14] ? NULL : (void *)0x4141414141414141ull;
         A_malloc_trim(0);
         for (int i = 0; i < 1000; i++) stash = must(A_malloc(48));
     } else if (!strcmp(c, "uaf-read-huge")) {
