@@ -34,8 +34,11 @@ static int check_page(const heap_t *h, const page_t *pg, FILE *report) {
     }
     long nf = list_len(pg, pg->free), nl = list_len(pg, pg->local_free);
     uintptr_t tfw = atomic_load(&pg->thread_free);
-    long nt = (tfw & ~TF_FULL) ? list_len(pg, (const block_t *)(tfw & ~TF_FULL)) : 0;
+    long nt = tf_head(tfw) ? list_len(pg, tf_head(tfw)) : 0;
     if (nf < 0 || nl < 0 || nt < 0) PROBLEM("page %p: corrupt free list\n", (const void *)pg);
+    else if (nt != (long)tf_count(tfw))
+        PROBLEM("page %p: thread_free holds %ld blocks, its word says %u\n", (const void *)pg, nt,
+                tf_count(tfw));
     else if ((uint64_t)nf + (uint64_t)nl + pg->hole_blocks + page_used(pg) != pg->capacity ||
              (uint64_t)nt > page_used(pg) || pg->cur_bias != (h->cur[pg->cls] == pg))
         PROBLEM("page %p: counts free %ld + local %ld + holes %u + used %u != capacity %u\n",

@@ -218,6 +218,11 @@ static inline block_t *link_get(const page_t *pg, const block_t *b) {
 static inline void link_set(const page_t *pg, block_t *b, const block_t *next) {
     b->next = (block_t *)((uintptr_t)next ^ pg->key);
 }
+/* The head and the length of a thread_free word (see page_t). */
+static inline block_t *tf_head(uintptr_t tf) {
+    return (block_t *)(tf & ((((uintptr_t)1 << TF_COUNT_SHIFT) - 1) & ~TF_FULL));
+}
+static inline uint32_t tf_count(uintptr_t tf) { return (uint32_t)(tf >> TF_COUNT_SHIFT); }
 /* Is next, a link decoded from block b, in b's 64 KiB page? */
 static inline bool link_in_page(const block_t *b, const block_t *next) {
     return !(((uintptr_t)next ^ (uintptr_t)b) >> PAGE_SHIFT);

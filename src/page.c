@@ -158,21 +158,29 @@ static block_t *list_tail(const page_t *pg, block_t *b, uint32_t *n) {
     return b;
 }
 
-/* Gather blocks freed by other threads. Keeps the TF_FULL bit as it was.
+/* Put a list of blocks other threads freed in front of the free list: its
+ * last block, found by a walk that checks every link, is linked to it.
  * A block in a hole was free already: a double free from another thread. */
+static void thread_free_splice(page_t *pg, block_t *list) {
+    block_t *b = list, *next;
+    for (;; b = next) {
+        if (unlikely(pg->holes && page_in_hole(pg, (uintptr_t)b))) cairn_fatal("double free of", b);
+        if (list_end(next = link_next(pg, b))) break;
+    }
+    link_set(pg, b, pg->free);
+}
+
+/* Gather blocks freed by other threads. Keeps the TF_FULL bit as it was.
+ * The word says how many there are, so when the free list is empty (as
+ * at a refill) and the page has no holes, the list becomes the free list
+ * unwalked; malloc checks each link as it pops the blocks. */
 static void take_thread_free(heap_t *h, page_t *pg) {
     uintptr_t tf = atomic_load_explicit(&pg->thread_free, memory_order_relaxed);
     if ((tf & ~TF_FULL) == 0) return;
     tf = atomic_exchange_explicit(&pg->thread_free, tf & TF_FULL, memory_order_acquire);
-    block_t *list = (block_t *)(tf & ~TF_FULL), *tail = list;
-    uint32_t n = 1;
-    for (block_t *next;; tail = next) {
-        if (unlikely((((uintptr_t)tail ^ (uintptr_t)list) >> PAGE_SHIFT) != 0)) page_corrupt(pg, tail);
-        if (unlikely(pg->holes && page_in_hole(pg, (uintptr_t)tail))) cairn_fatal("double free of", tail);
-        if (list_end(next = link_get(pg, tail))) break;
-        n++;
-    }
-    link_set(pg, tail, pg->free);
+    block_t *list = tf_head(tf);
+    uint32_t n = tf_count(tf);
+    if (!list_end(pg->free) || pg->holes) thread_free_splice(pg, list);
     pg->free = list;
     pg->mem &= (uint8_t)~PM_FREE_ZERO;   /* reused blocks hold old data */
     OWNER_ADD(pg->used, -n);
@@ -397,12 +405,13 @@ NOINLINE void small_free_remote(void *p, size_t size) {
     heap_t *owner = pg->heap, *me = cairn_tl_heap;
     uint32_t bs = pg->block_size;
     uintptr_t key = pg->key, end = (uintptr_t)page_end_mark(pg);
-    uintptr_t old = atomic_load_explicit(&pg->thread_free, memory_order_relaxed);
+    uintptr_t old = atomic_load_explicit(&pg->thread_free, memory_order_relaxed), want;
     do {
-        uintptr_t head = old & ~TF_FULL;
+        uintptr_t head = (uintptr_t)tf_head(old);
         b->next = (block_t *)((head ? head : end) ^ key);
-    } while (!atomic_compare_exchange_weak_explicit(&pg->thread_free, &old,
-                 (uintptr_t)b | (old & TF_FULL), memory_order_release, memory_order_relaxed));
+        want = (uintptr_t)b | (old & TF_FULL) | (uintptr_t)(tf_count(old) + 1) << TF_COUNT_SHIFT;
+    } while (!atomic_compare_exchange_weak_explicit(&pg->thread_free, &old, want,
+                                                    memory_order_release, memory_order_relaxed));
     if (old & TF_FULL) atomic_store_explicit(&owner->full_dirty, 1, memory_order_release);
     if (!me->placeholder) {
         OWNER_ADD(me->remote_out, 1);
@@ -429,8 +438,8 @@ int page_walk_blocks(page_t *pg, walk_fn fn, void *arg) {
     uint64_t bits[PAGE_SIZE_ / 16 / 64] = { 0 };
     mark_list(pg, pg->free, bits);
     mark_list(pg, pg->local_free, bits);
-    uintptr_t tf = atomic_load_explicit(&pg->thread_free, memory_order_acquire) & ~TF_FULL;
-    if (tf) mark_list(pg, (const block_t *)tf, bits);
+    block_t *tf = tf_head(atomic_load_explicit(&pg->thread_free, memory_order_acquire));
+    if (tf) mark_list(pg, tf, bits);
     uintptr_t start = page_start(pg);
     int total = 0;
     for (uint32_t i = 0; i < pg->capacity; i++) {

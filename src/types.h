@@ -30,6 +30,7 @@
 #define REALLOC_TO_HUGE ((size_t)2 << 20)      /* realloc growth past this: a mapping */
 #define MIN_ALIGN      16u
 #define TF_FULL        ((uintptr_t)1)
+#define TF_COUNT_SHIFT 48                      /* page_t.thread_free: count */
 #define PF_FULL        1u                      /* page_t.free_slow bits    */
 #define PF_HOLES       2u
 /* Added to page_t.used while free_slow != 0. Two bits, so that used - 1 is
@@ -131,7 +132,10 @@ typedef struct page {
      * the owner rescans its full pages. Keeping the flag in this word makes
      * "push" and "was it full?" one atomic step: the pusher never reads the
      * page again after its block went in (the page may be recycled then).
-     * The word holds the head (0: empty); the links are encoded as above. */
+     * The word holds the head (0: empty) in bits 4..47 and, in bits 48..63
+     * (TF_COUNT_SHIFT), how many blocks the list holds, so the owner takes
+     * a list without walking it (each block was last written on another
+     * core: a cache miss apiece). The links are encoded as above. */
     _Atomic(uintptr_t) thread_free __attribute__((aligned(64)));
     /* In use: owner's avail[cls] or full queue. Free and dirty: the heap's
      * dirty queue (heap->seg_lock). */
