@@ -464,7 +464,6 @@ size_t secure_usable(const void *p);
 void   secure_quarantine_flush(void);
 
 /* ---- stats.c / check.c ---------------------------------------------------- */
-extern _Atomic uint64_t cairn_orphan_frees, cairn_orphan_bytes;
 void stats_refault(uint64_t bytes);     /* purged memory handed out again */
 void stats_at_exit(FILE *f);
 

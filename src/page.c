@@ -185,7 +185,6 @@ static void take_thread_free(heap_t *h, page_t *pg) {
     pg->mem &= (uint8_t)~PM_FREE_ZERO;   /* reused blocks hold old data */
     OWNER_ADD(pg->used, -n);
     OWNER_ADD(h->remote_in, n);
-    OWNER_ADD(h->remote_in_bytes, (uint64_t)n * pg->block_size);
 }
 
 /* The length of local_free when the free list is empty: every carved block
@@ -396,14 +395,16 @@ void small_free_slow(block_t *b) {
  * not ours either): the fast path's checks, with the capacity read
  * relaxed as its owner may be growing it, then a push on the page's
  * thread_free list. Everything read from the page is read before the push:
- * once b is in, the owner may recycle the page. */
+ * once b is in, the owner may recycle the page. It counts nothing else:
+ * statistics find the remote frees not collected yet in the pages'
+ * thread_free counts (stats.c), so a thread that only frees pays no
+ * atomic add to a shared counter. */
 NOINLINE void small_free_remote(void *p, size_t size) {
     page_t *pg = small_page_of((uintptr_t)p);
     int why = small_free_check(pg, (uintptr_t)p, size, LOAD_RELAXED(pg->start_lim));
     if (why != FM_OK) free_misuse(p, why);
     block_t *b = p;
-    heap_t *owner = pg->heap, *me = cairn_tl_heap;
-    uint32_t bs = pg->block_size;
+    heap_t *owner = pg->heap;
     uintptr_t key = pg->key, end = (uintptr_t)page_end_mark(pg);
     uintptr_t old = atomic_load_explicit(&pg->thread_free, memory_order_relaxed), want;
     do {
@@ -413,13 +414,6 @@ NOINLINE void small_free_remote(void *p, size_t size) {
     } while (!atomic_compare_exchange_weak_explicit(&pg->thread_free, &old, want,
                                                     memory_order_release, memory_order_relaxed));
     if (old & TF_FULL) atomic_store_explicit(&owner->full_dirty, 1, memory_order_release);
-    if (!me->placeholder) {
-        OWNER_ADD(me->remote_out, 1);
-        OWNER_ADD(me->remote_out_bytes, bs);
-    } else {
-        atomic_fetch_add_explicit(&cairn_orphan_frees, 1, memory_order_relaxed);
-        atomic_fetch_add_explicit(&cairn_orphan_bytes, bs, memory_order_relaxed);
-    }
 }
 
 /* ---- the walk: live blocks of a page (owner, or heap lock) ------------------ */

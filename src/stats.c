@@ -6,7 +6,6 @@
 #include <string.h>
 #include <sys/resource.h>
 
-_Atomic uint64_t cairn_orphan_frees, cairn_orphan_bytes;
 static _Atomic uint64_t refault_bytes;
 
 void stats_refault(uint64_t bytes) {
@@ -14,11 +13,12 @@ void stats_refault(uint64_t bytes) {
 }
 
 /* Small-block figures of one heap from its pages: blocks out (`used`, which
- * still counts remote frees not yet collected) and, for the caller's own
- * heap, local frees not collected yet. Other threads' pages are read while
- * they run (relaxed loads): approximate, as documented. */
+ * still counts remote frees not yet collected), those remote frees (the
+ * count in each page's thread_free word) and, for the caller's own heap,
+ * local frees not collected yet. Other threads' pages are read while they
+ * run (relaxed loads): approximate, as documented. */
 typedef struct small_sum {
-    uint64_t used, used_bytes, pending, pending_bytes;
+    uint64_t used, used_bytes, pending, pending_bytes, remote, remote_bytes;
 } small_sum_t;
 
 static void sum_pages(heap_t *h, bool own, small_sum_t *t) {
@@ -29,8 +29,11 @@ static void sum_pages(heap_t *h, bool own, small_sum_t *t) {
             if (!LOAD_RELAXED(pg->in_use)) continue;
             uint64_t u = page_used(pg);
             uint64_t bs = LOAD_RELAXED(pg->block_size);
+            uint64_t r = tf_count(atomic_load_explicit(&pg->thread_free, memory_order_relaxed));
             t->used += u;
             t->used_bytes += u * bs;
+            t->remote += r;
+            t->remote_bytes += r * bs;
             if (own) {
                 uint64_t n = page_pending_local(pg);
                 t->pending += n;
@@ -44,16 +47,16 @@ static void sum_pages(heap_t *h, bool own, small_sum_t *t) {
 
 /* Mallocs are what the pages hold plus every free ever collected; frees
  * are counted where they are collected (local ones, remote ones received)
- * or done (remote ones sent); the difference is what is live. */
+ * or found waiting (local ones, and remote ones in thread_free); the
+ * difference is what is live. */
 static void sum_heaps(cairn_stats_t *st, uint64_t *small_bytes) {
     small_sum_t t = { 0 };
-    uint64_t local = 0, local_b = 0, in = 0, in_b = 0, out = 0, out_b = 0, exact_m = 0, exact_f = 0;
+    uint64_t local = 0, local_b = 0, in = 0, exact_m = 0, exact_f = 0;
     heap_t *me = cairn_tl_heap;
     for (heap_t *h = heaps_first(); h; h = h->next_all) {
         sum_pages(h, h == me, &t);
         local += R(h->local_frees); local_b += R(h->local_free_bytes);
-        in += R(h->remote_in); in_b += R(h->remote_in_bytes);
-        out += R(h->remote_out); out_b += R(h->remote_out_bytes);
+        in += R(h->remote_in);
         exact_m += R(h->nmalloc); exact_f += R(h->nfree);
         st->realloc_calls += R(h->nrealloc);
         st->dirty_small_bytes += R(h->decay.dirty);
@@ -61,8 +64,7 @@ static void sum_heaps(cairn_stats_t *st, uint64_t *small_bytes) {
         st->heaps++;
         if (R(h->state) == HEAP_POOLED) st->abandoned_heaps++;
     }
-    out += atomic_load(&cairn_orphan_frees);
-    out_b += atomic_load(&cairn_orphan_bytes);
+    uint64_t out = in + t.remote;         /* remote frees, collected or not */
     uint64_t mallocs = t.used + local + t.pending + in, frees = local + t.pending + out;
 #ifdef CAIRN_EXACT_COUNTS
     mallocs = exact_m;                  /* every call was counted */
@@ -73,7 +75,7 @@ static void sum_heaps(cairn_stats_t *st, uint64_t *small_bytes) {
     st->malloc_calls += mallocs;
     st->free_calls += frees;
     st->small_live_blocks = mallocs > frees ? mallocs - frees : 0;
-    uint64_t in_pages = t.used_bytes, pending_remote_b = out_b > in_b ? out_b - in_b : 0;
+    uint64_t in_pages = t.used_bytes, pending_remote_b = t.remote_bytes;
     *small_bytes = in_pages > pending_remote_b ? in_pages - pending_remote_b : 0;
     (void)local_b; (void)t.pending_bytes;
 }

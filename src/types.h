@@ -316,8 +316,7 @@ typedef struct heap {
      * malloc counts follow from these and the pages' used counts. With
      * CAIRN_EXACT_COUNTS the fast paths count every call in nmalloc/nfree. */
     uint64_t local_frees, local_free_bytes;     /* collected local frees   */
-    uint64_t remote_in, remote_in_bytes;        /* collected remote frees  */
-    uint64_t remote_out, remote_out_bytes;      /* this thread's remote frees */
+    uint64_t remote_in;                         /* collected remote frees  */
     uint64_t nrealloc, nmalloc, nfree;
     uint64_t key_state;              /* owner: source of page keys         */
     uint32_t tick_countdown;         /* refills until the next purge check */

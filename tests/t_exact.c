@@ -30,6 +30,18 @@ static void *worker(void *arg)
     return NULL;
 }
 
+/* A consumer: frees what it is given and never allocates, so it has no
+ * heap; its frees wait on the pages' thread_free lists until the owner
+ * collects them, and the statistics must count them there. */
+enum { K = 3000 };
+static void *given[K];
+static void *consumer(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < K; i++) A_free(given[i]);
+    return NULL;
+}
+
 static void check_delta(const char *what, uint64_t got, uint64_t want)
 {
     CHECK(got >= want && got <= want + SLACK, "%s: %" PRIu64 " calls counted for %" PRIu64 " made", what, got, want);
@@ -54,7 +66,24 @@ int main(void)
     check_delta("malloc with a thread", c.malloc_calls - a.malloc_calls, N + M);
     check_delta("free with a thread", c.free_calls - a.free_calls, N + M);
     CHECK(c.live_blocks <= a.live_blocks + SLACK, "live blocks %" PRIu64 " -> %" PRIu64, a.live_blocks, c.live_blocks);
-    printf("t_exact: level %" PRIu64 ": %" PRIu64 " mallocs and %" PRIu64 " frees counted for %d of each made\n",
-           level, c.malloc_calls - a.malloc_calls, c.free_calls - a.free_calls, N + M);
+    /* small blocks freed by a thread that only frees, not collected yet */
+    uint64_t bytes = 0;
+    for (int i = 0; i < K; i++) {
+        CHECK((given[i] = A_malloc((size_t)(16 + i % 700))) != NULL);
+        bytes += A_usable(given[i]);
+    }
+    cairn_stats_t d, e;
+    cairn_stats_get(&d);
+    CHECK(pthread_create(&t, NULL, consumer, NULL) == 0);
+    CHECK(pthread_join(t, NULL) == 0);
+    cairn_stats_get(&e);
+    check_delta("free by a thread that only frees", e.free_calls - d.free_calls, K);
+    CHECK(d.small_live_blocks - e.small_live_blocks == K, "small live blocks fell by %" PRIu64 ", want %d",
+          d.small_live_blocks - e.small_live_blocks, K);
+    CHECK(d.live_bytes - e.live_bytes == bytes, "live bytes fell by %" PRIu64 ", want %" PRIu64,
+          d.live_bytes - e.live_bytes, bytes);
+    printf("t_exact: level %" PRIu64 ": %" PRIu64 " mallocs and %" PRIu64 " frees counted for %d of each made; "
+           "%d frees by a free-only thread counted\n",
+           level, c.malloc_calls - a.malloc_calls, c.free_calls - a.free_calls, N + M, K);
     return 0;
 }
