@@ -5,6 +5,7 @@
  * cur[cls] is its head. Pages found without room move to the `full` list
  * and come back when a free (local, or remote via full_dirty) gives them
  * room again. */
+#include <string.h>
 #include "fastpath.h"
 
 #define EXTEND_BYTES 8192u   /* carve this much per step: RSS grows lazily */
@@ -211,7 +212,6 @@ void page_collect(page_t *pg) {
         pg->mem &= (uint8_t)~PM_FREE_ZERO;
         pg->local_free = page_end_mark(pg);
         OWNER_ADD(h->local_frees, n);
-        OWNER_ADD(h->local_free_bytes, (uint64_t)n * pg->block_size);
     }
     take_thread_free(h, pg);
 }
@@ -369,7 +369,7 @@ void page_unkeep(heap_t *h, page_t *pg) {
     uint32_t i = 0, n = h->kept_pages;
     while (i < n && h->kept[i] != pg) i++;
     cairn_assert(i < n);
-    for (; i + 1 < n; i++) h->kept[i] = h->kept[i + 1];
+    memmove(&h->kept[i], &h->kept[i + 1], (n - 1 - i) * sizeof h->kept[0]);
     h->kept_pages = n - 1;
     OWNER_ADD(h->kept_bytes, -page_carved(pg));
 }

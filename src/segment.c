@@ -134,7 +134,6 @@ void page_release(heap_t *h, page_t *pg) {
     page_unkeep(h, pg);
     uint32_t resident = (uint32_t)page_touched(pg), pending = page_pending_local(pg);
     OWNER_ADD(h->local_frees, pending);           /* statistics: its last frees */
-    OWNER_ADD(h->local_free_bytes, (uint64_t)pending * pg->block_size);
     STORE_RELAXED(pg->in_use, 0);
     STORE_RELAXED(pg->block_size, 0);
     pg->recip = 0;

@@ -18,7 +18,7 @@ void stats_refault(uint64_t bytes) {
  * local frees not collected yet. Other threads' pages are read while they
  * run (relaxed loads): approximate, as documented. */
 typedef struct small_sum {
-    uint64_t used, used_bytes, pending, pending_bytes, remote, remote_bytes;
+    uint64_t used, used_bytes, pending, remote, remote_bytes;
 } small_sum_t;
 
 static void sum_pages(heap_t *h, bool own, small_sum_t *t) {
@@ -34,11 +34,7 @@ static void sum_pages(heap_t *h, bool own, small_sum_t *t) {
             t->used_bytes += u * bs;
             t->remote += r;
             t->remote_bytes += r * bs;
-            if (own) {
-                uint64_t n = page_pending_local(pg);
-                t->pending += n;
-                t->pending_bytes += n * bs;
-            }
+            if (own) t->pending += page_pending_local(pg);
         }
     lock_release(&h->seg_lock);
 }
@@ -51,11 +47,11 @@ static void sum_pages(heap_t *h, bool own, small_sum_t *t) {
  * difference is what is live. */
 static void sum_heaps(cairn_stats_t *st, uint64_t *small_bytes) {
     small_sum_t t = { 0 };
-    uint64_t local = 0, local_b = 0, in = 0, exact_m = 0, exact_f = 0;
+    uint64_t local = 0, in = 0, exact_m = 0, exact_f = 0;
     heap_t *me = cairn_tl_heap;
     for (heap_t *h = heaps_first(); h; h = h->next_all) {
         sum_pages(h, h == me, &t);
-        local += R(h->local_frees); local_b += R(h->local_free_bytes);
+        local += R(h->local_frees);
         in += R(h->remote_in);
         exact_m += R(h->nmalloc); exact_f += R(h->nfree);
         st->realloc_calls += R(h->nrealloc);
@@ -77,7 +73,6 @@ static void sum_heaps(cairn_stats_t *st, uint64_t *small_bytes) {
     st->small_live_blocks = mallocs > frees ? mallocs - frees : 0;
     uint64_t in_pages = t.used_bytes, pending_remote_b = t.remote_bytes;
     *small_bytes = in_pages > pending_remote_b ? in_pages - pending_remote_b : 0;
-    (void)local_b; (void)t.pending_bytes;
 }
 
 static void stats_fill(cairn_stats_t *st) {

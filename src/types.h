@@ -315,7 +315,7 @@ typedef struct heap {
      * remote), frees this thread did into other threads' pages, reallocs.
      * malloc counts follow from these and the pages' used counts. With
      * CAIRN_EXACT_COUNTS the fast paths count every call in nmalloc/nfree. */
-    uint64_t local_frees, local_free_bytes;     /* collected local frees   */
+    uint64_t local_frees;                       /* collected local frees   */
     uint64_t remote_in;                         /* collected remote frees  */
     uint64_t nrealloc, nmalloc, nfree;
     uint64_t key_state;              /* owner: source of page keys         */
