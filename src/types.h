@@ -312,8 +312,9 @@ typedef struct heap {
     decay_t decay;                   /* dirty bytes of those pages         */
     /* Counters for statistics, kept off the fast paths (owner writes, read
      * racily): frees counted when the owner collects them (local and
-     * remote), frees this thread did into other threads' pages, reallocs.
-     * malloc counts follow from these and the pages' used counts. With
+     * remote), and reallocs. Remote frees not collected yet are read from
+     * the pages' thread_free counts, and malloc counts follow from these
+     * and the pages' used counts (stats.c). With
      * CAIRN_EXACT_COUNTS the fast paths count every call in nmalloc/nfree. */
     uint64_t local_frees;                       /* collected local frees   */
     uint64_t remote_in;                         /* collected remote frees  */
