@@ -93,6 +93,7 @@ typedef struct options {
     bool background;             /* CAIRN_BACKGROUND: purger thread allowed */
     long purge_delay_ms;         /* CAIRN_PURGE_DELAY                    */
     unsigned arenas;             /* CAIRN_ARENAS                         */
+    bool thp;                    /* CAIRN_THP: advise mappings for huge pages */
 } options_t;
 extern options_t cairn_opt;
 void options_init(void);
@@ -117,6 +118,7 @@ size_t fmt_hex(char *buf, uintptr_t v);
 void  os_init(void);
 void *os_map(size_t size);
 void *os_map_aligned(size_t size, size_t align, size_t offset);
+void  os_advise_huge(void *p, size_t size);
 void  os_unmap(void *p, size_t size);
 void  os_purge(void *p, size_t size);
 bool  os_remap_inplace(void *p, size_t old_size, size_t new_size);

@@ -74,6 +74,7 @@ void options_init(void) {
     parse_bool("CAIRN_BACKGROUND", &cairn_opt.background);
     parse_duration("CAIRN_PURGE_DELAY", 3600L * 1000, &cairn_opt.purge_delay_ms);
     parse_long("CAIRN_ARENAS", 64, &arenas);
+    parse_bool("CAIRN_THP", &cairn_opt.thp);
     cairn_opt.arenas = (unsigned)arenas;   /* 0: chosen from the CPU count */
 }
 
@@ -89,6 +90,7 @@ API void cairn_options_print(FILE *f) {
     fprintf(f, "  CAIRN_BACKGROUND=%d (purger thread %s)\n", cairn_opt.background,
             purge_thread_running() ? "running" : cairn_opt.background ? "not started yet" : "off");
     fprintf(f, "  CAIRN_ARENAS=%u\n", arenas_count());
+    fprintf(f, "  CAIRN_THP=%d\n", cairn_opt.thp);
     fprintf(f, "  (page size %zu, address space %u bits, mapped below 2^%u)\n", os_page_size(),
             os_space_bits(), os_map_bits());
 }

@@ -115,9 +115,24 @@ void *os_map(size_t size) {
     return p;
 }
 
+/* Promise: advice only. The kernel may back [p, p + size) with
+ * transparent huge pages (2 MiB on x86-64) as it faults the range in, or
+ * ignore the advice (THP set to "never", or not built in). Nothing else
+ * changes: os_purge of part of the range still gives that part back (the
+ * kernel splits the huge page first). */
+void os_advise_huge(void *p, size_t size) {
+#ifdef MADV_HUGEPAGE
+    (void)madvise(p, size, MADV_HUGEPAGE);
+#else
+    (void)p; (void)size;
+#endif
+}
+
 /* Promise: `size` zeroed bytes at an address x with (x + offset) % align
  * == 0 (align a power of two >= 4 KiB, offset a multiple of 4 KiB), holding
- * no more address space than that; or NULL with errno ENOMEM. */
+ * no more address space than that; or NULL with errno ENOMEM. Segments and
+ * huge blocks come from here, so with CAIRN_THP=1 the range is advised for
+ * huge pages (os_advise_huge). */
 void *os_map_aligned(size_t size, size_t align, size_t offset) {
     if (injected_failure()) { errno = ENOMEM; return NULL; }
     if (size + align < size) { errno = ENOMEM; return NULL; }
@@ -128,6 +143,7 @@ void *os_map_aligned(size_t size, size_t align, size_t offset) {
     size_t front = x - (uintptr_t)raw, back = align - front;
     if (front) munmap(raw, front);
     if (back) munmap((char *)x + size, back);
+    if (cairn_opt.thp) os_advise_huge((void *)x, size);
     account_map(size);
     return (void *)x;
 }

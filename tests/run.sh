@@ -165,6 +165,10 @@ t idle-return       120 "$T/std/t_idle"
 t idle-return-fork  120 "$T/std/t_idle" fork
 t idle-no-purger    120 env CAIRN_BACKGROUND=0 "$T/std/t_idle" off
 t options           60  bash tests/t_options.sh "$T/std/t_options"
+# with transparent huge pages asked for, freed memory still goes back
+t thp-idle-return   120 env CAIRN_THP=1 "$T/std/t_idle"
+t thp-trim          120 env CAIRN_THP=1 "$T/std/t_trim"
+t thp-holes         60  env CAIRN_THP=1 CAIRN_PURGE_DELAY=40 "$T/std/t_holes"
 
 # ---- stress ---------------------------------------------------------------
 t stress            300 "$T/std/t_stress"

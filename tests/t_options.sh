@@ -37,6 +37,28 @@ case1 CAIRN_BACKGROUND=1       "CAIRN_BACKGROUND=1 (purger thread not started ye
 case1 CAIRN_BACKGROUND=maybe   "CAIRN_BACKGROUND=1 (purger thread not started yet)" warn
 case1 CAIRN_ARENAS=3           "CAIRN_ARENAS=3" nowarn
 case1 CAIRN_ARENAS=65          "CAIRN_ARENAS=$(( $(nproc) * 2 > 64 ? 64 : $(nproc) * 2 ))" warn
+case1 CAIRN_THP=1              "CAIRN_THP=1" nowarn
+case1 CAIRN_THP=0              "CAIRN_THP=0" nowarn
+case1 CAIRN_THP=huge           "CAIRN_THP=0" warn
 rm -f /tmp/t_options.$$
+
+# CAIRN_THP=1 advises segments and huge blocks for transparent huge pages:
+# the kernel then calls their mappings eligible (THPeligible in smaps)
+# when its THP mode is "madvise"; "always" makes every mapping eligible,
+# "never" none, whatever cairn asks.
+thp_case() {
+    local setting=$1 want=$2 got
+    got=$(env "$setting" "$BIN" thp)
+    if [ "$got" != "thp small=$want large=$want huge=$want" ]; then
+        echo "FAIL $setting (THP mode $mode): expected eligible=$want everywhere, got: $got"; fail=1
+    fi
+}
+mode=$(sed -n 's/.*\[\(.*\)\].*/\1/p' /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null)
+case "$mode" in
+    madvise) thp_case CAIRN_THP=1 1; thp_case CAIRN_THP=0 0 ;;
+    always)  thp_case CAIRN_THP=1 1; thp_case CAIRN_THP=0 1 ;;
+    never)   thp_case CAIRN_THP=1 0; thp_case CAIRN_THP=0 0 ;;
+    *)       echo "t_options: no THP mode in /sys/kernel/mm/transparent_hugepage: THP cases not run" ;;
+esac
 [ $fail -eq 0 ] && echo "t_options: ok"
 exit $fail
