@@ -369,7 +369,7 @@ void page_unkeep(heap_t *h, page_t *pg) {
     uint32_t i = 0, n = h->kept_pages;
     while (i < n && h->kept[i] != pg) i++;
     cairn_assert(i < n);
-    memmove(&h->kept[i], &h->kept[i + 1], (n - 1 - i) * sizeof h->kept[0]);
+    if (i + 1 < n) memmove(&h->kept[i], &h->kept[i + 1], (n - 1 - i) * sizeof h->kept[0]);
     h->kept_pages = n - 1;
     OWNER_ADD(h->kept_bytes, -page_carved(pg));
 }
