@@ -165,13 +165,13 @@ void heap_collect_all(heap_t *h, bool release_empty) {
     atomic_store(&h->full_dirty, 0);
     for (page_t *pg = h->full.first, *next; pg; pg = next) {
         next = pg->next;
-        page_collect(pg);
+        page_settle(pg);
         if (!list_end(pg->free)) page_unfull(h, pg);
     }
     for (unsigned c = 0; c < NCLASSES; c++) {
         for (page_t *pg = h->avail[c].first, *next; pg; pg = next) {
             next = pg->next;
-            page_collect(pg);
+            page_settle(pg);
             if (release_empty && page_used(pg) == 0) page_retire(h, pg);
         }
         heap_set_cur(h, c);
@@ -185,7 +185,7 @@ void heap_park(heap_t *h) {
     for (unsigned c = 0; c < NCLASSES; c++) {
         page_t *pg;
         while ((pg = h->avail[c].first) != NULL) {
-            page_collect(pg);
+            page_settle(pg);
             if (page_used(pg) == 0) page_retire(h, pg);
             else page_to_full(h, pg);      /* retried if a remote free raced */
         }

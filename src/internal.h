@@ -276,6 +276,7 @@ void     page_slow_clear(page_t *pg, uint8_t why);
 void     page_init(page_t *pg, heap_t *h, unsigned cls);
 bool     page_extend(page_t *pg);
 void     page_collect(page_t *pg);
+void     page_settle(page_t *pg);
 void    *small_refill(heap_t *h, unsigned cls);
 /* malloc's pop of pg (h's page for cls) past the fast path's one test. */
 void    *page_pop_slow(heap_t *h, page_t *pg, unsigned cls);

@@ -155,6 +155,9 @@ typedef struct page {
      * at most 64 KiB / 16 B = 4096. */
     uint16_t capacity;
     uint16_t reserved;
+    /* owner: blocks on local_free whose frees the statistics have counted
+     * already (page_settle), at most its length; 0 once it is collected. */
+    uint16_t local_counted;
     uint8_t idle_sweeps;             /* owner: sweeps that found it unchanged */
     /* owner: 1 while this is its class's current page; `used` then counts
      * one phantom block, so a free that empties the current page (the

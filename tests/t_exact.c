@@ -47,6 +47,98 @@ static void check_delta(const char *what, uint64_t got, uint64_t want)
     CHECK(got >= want && got <= want + SLACK, "%s: %" PRIu64 " calls counted for %" PRIu64 " made", what, got, want);
 }
 
+/* A thread that leaves when its pages hold all three kinds of free block
+ * (never handed out, freed by itself, freed by another thread not yet
+ * collected): its exit tidies the heap without merging every list, and
+ * the counts must not notice. Size 48: on its current page the thread
+ * frees nothing itself, so the other thread's frees meet an empty local
+ * list; size 80: every third block freed by the thread itself. */
+enum { X = 1500 };
+static void *xs[2][X];
+static pthread_barrier_t xbar;
+static void *leaver(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < X; i++) {
+        CHECK((xs[0][i] = A_malloc(48)) != NULL);
+        CHECK((xs[1][i] = A_malloc(80)) != NULL);
+    }
+    for (int i = 0; i < X; i += 3) {
+        A_free(xs[1][i]);
+        xs[1][i] = NULL;
+        if (i < X / 2) {
+            A_free(xs[0][i]);
+            xs[0][i] = NULL;
+        }
+    }
+    pthread_barrier_wait(&xbar);        /* main frees some of ours */
+    pthread_barrier_wait(&xbar);
+    cairn_thread_done();
+    return NULL;
+}
+
+/* Frees the blocks of xs whose index is i % 4 == r (those not freed yet). */
+static uint64_t free_quarter(int r)
+{
+    uint64_t n = 0;
+    for (int k = 0; k < 2; k++)
+        for (int i = r; i < X; i += 4)
+            if (xs[k][i]) {
+                A_free(xs[k][i]);
+                xs[k][i] = NULL;
+                n++;
+            }
+    return n;
+}
+
+/* Another thread adopts the pooled heap (its full pages are tidied too)
+ * and allocates enough to use up the free lists the exit left, so the
+ * local lists counted then are collected. */
+static void *adopter(void *arg)
+{
+    (void)arg;
+    static void *mine[2][X];
+    for (int i = 0; i < X; i++) {
+        CHECK((mine[0][i] = A_malloc(48)) != NULL);
+        CHECK((mine[1][i] = A_malloc(80)) != NULL);
+    }
+    for (int i = 0; i < X; i++) {
+        A_free(mine[0][i]);
+        A_free(mine[1][i]);
+    }
+    return NULL;
+}
+
+static void exit_with_all_lists(void)
+{
+    cairn_stats_t s0, s1, s2;
+    cairn_stats_get(&s0);
+    pthread_t t;
+    CHECK(pthread_barrier_init(&xbar, NULL, 2) == 0);
+    CHECK(pthread_create(&t, NULL, leaver, NULL) == 0);
+    pthread_barrier_wait(&xbar);
+    uint64_t own = 0, mine = free_quarter(1) + free_quarter(2);
+    for (int k = 0; k < 2; k++)
+        for (int i = 0; i < X; i++) own += xs[k][i] == NULL;
+    pthread_barrier_wait(&xbar);
+    CHECK(pthread_join(t, NULL) == 0);
+    cairn_stats_get(&s1);
+    check_delta("malloc before an exit with all lists", s1.malloc_calls - s0.malloc_calls, 2 * X);
+    check_delta("free before an exit with all lists", s1.free_calls - s0.free_calls, own);
+    CHECK(heap_check_ok(), "heap after an exit with all lists");
+    uint64_t rest = free_quarter(0);    /* a quarter stays live through the adoption */
+    CHECK(pthread_create(&t, NULL, adopter, NULL) == 0);
+    CHECK(pthread_join(t, NULL) == 0);
+    rest += free_quarter(3);
+    cairn_stats_get(&s2);
+    check_delta("malloc after the adoption", s2.malloc_calls - s0.malloc_calls, 4 * X);
+    check_delta("free after the adoption", s2.free_calls - s0.free_calls, own + rest + 2 * X);
+    CHECK(own + rest == 2 * X, "freed %" PRIu64 " of %d", own + rest, 2 * X);
+    CHECK(mine > 0 && mine < own, "main freed %" PRIu64 " of the leaver's blocks", mine);
+    CHECK(heap_check_ok(), "heap after the adoption");
+    pthread_barrier_destroy(&xbar);
+}
+
 int main(void)
 {
     const char *lv = getenv("CAIRN_LEVEL");
@@ -82,6 +174,7 @@ int main(void)
           d.small_live_blocks - e.small_live_blocks, K);
     CHECK(d.live_bytes - e.live_bytes == bytes, "live bytes fell by %" PRIu64 ", want %" PRIu64,
           d.live_bytes - e.live_bytes, bytes);
+    exit_with_all_lists();
     printf("t_exact: level %" PRIu64 ": %" PRIu64 " mallocs and %" PRIu64 " frees counted for %d of each made; "
            "%d frees by a free-only thread counted\n",
            level, c.malloc_calls - a.malloc_calls, c.free_calls - a.free_calls, N + M, K);
