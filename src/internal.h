@@ -326,6 +326,7 @@ void  *large_alloc(arena_t *a, size_t size, size_t align);
 void   large_free(void *p, large_seg_t *s);
 size_t large_usable(const void *p, large_seg_t *s);
 size_t large_usable_checked(const void *p, large_seg_t *s, const char *freed, const char *invalid);
+size_t large_usable_own(const void *p, large_seg_t *s, const char *freed, const char *invalid);
 bool   large_resize_inplace(void *p, large_seg_t *s, size_t size);
 void   arenas_purge(uint64_t now, bool force);
 void   arenas_lock_all(void);

@@ -71,10 +71,12 @@ static const char *not_live_reason(const large_seg_t *s, const void *p, const ch
     return tag_ok(h) && lb_free(h) ? dbl : inv;
 }
 
-/* The block of live payload p, with its tags checked; else fatal. The
- * arena lock (if held) is released first so an abort handler can allocate. */
-static lblock_t *live_block(arena_t *a, const large_seg_t *s, void *p, const char *dbl,
-                            const char *inv) {
+/* The block of live payload p, with its own tag checked and, with
+ * `next` set, the next block's tag that must agree with it; else fatal.
+ * The arena lock (if held) is released first so an abort handler can
+ * allocate. */
+static lblock_t *live_block_tags(arena_t *a, const large_seg_t *s, void *p, const char *dbl,
+                                 const char *inv, bool next) {
     if (unlikely(!live_test(s, p))) {
         if (a) pthread_mutex_unlock(&a->lock);
         cairn_fatal(not_live_reason(s, p, dbl, inv), p);
@@ -82,11 +84,16 @@ static lblock_t *live_block(arena_t *a, const large_seg_t *s, void *p, const cha
     lblock_t *b = (lblock_t *)((uintptr_t)p - LB_HDR);
     size_t size = lb_size(b);
     if (unlikely(!tag_ok(b) || lb_free(b) || size < LB_MIN || (uintptr_t)b + size > lseg_end(s) ||
-                 lb_next(b)->prev_size != size)) {
+                 (next && lb_next(b)->prev_size != size))) {
         if (a) pthread_mutex_unlock(&a->lock);
         cairn_fatal("heap corruption: overwritten header of large block", p);
     }
     return b;
+}
+
+static lblock_t *live_block(arena_t *a, const large_seg_t *s, void *p, const char *dbl,
+                            const char *inv) {
+    return live_block_tags(a, s, p, dbl, inv, true);
 }
 
 /* ---- TLSF index ------------------------------------------------------------------ */
@@ -354,6 +361,14 @@ void large_free(void *p, large_seg_t *s) {
 /* Usable bytes of the live block p, or an abort naming the misuse. */
 size_t large_usable_checked(const void *p, large_seg_t *s, const char *freed, const char *invalid) {
     return lb_size(live_block(NULL, s, (void *)p, freed, invalid)) - LB_HDR;
+}
+
+/* The same without reading the next block's tag: for a realloc that keeps
+ * the block as it is, where that tag (at the block's end, a cache miss of
+ * its own on a big block) is not otherwise needed. An overwritten tag is
+ * still caught when the block is freed or resized. */
+size_t large_usable_own(const void *p, large_seg_t *s, const char *freed, const char *invalid) {
+    return lb_size(live_block_tags(NULL, s, (void *)p, freed, invalid, false)) - LB_HDR;
 }
 
 size_t large_usable(const void *p, large_seg_t *s) {

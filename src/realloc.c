@@ -53,7 +53,7 @@ static void *realloc_small(void *p, const small_seg_t *s, size_t size) {
  * growing past REALLOC_TO_HUGE moves to a mapping of its own instead,
  * which later growth extends with mremap, without copying. */
 static void *realloc_large(void *p, large_seg_t *s, size_t size) {
-    size_t usable = large_usable_checked(p, s, "realloc of freed pointer", "realloc of invalid pointer");
+    size_t usable = large_usable_own(p, s, "realloc of freed pointer", "realloc of invalid pointer");
     if (size <= usable && size >= usable / 2) return p;        /* keep the slack */
     if (size <= LARGE_MAX && size > usable && large_resize_inplace(p, s, with_headroom(size))) return p;
     if (size <= LARGE_MAX && large_resize_inplace(p, s, size)) return p;

@@ -246,7 +246,7 @@ int main(int argc, char **argv)
          * block, then free it (and its neighbour) */
         int under = c[0] == 'u';
         const char *w = c + (under ? 10 : 9);
-        size_t n = !strcmp(w, "1") ? 1 : !strcmp(w, "32") ? 32 : !strcmp(w, "4k") ? 4096 : MiB;
+        size_t n = !strcmp(w, "1") ? 1 : !strcmp(w, "32") ? 32 : !strncmp(w, "4k", 2) ? 4096 : MiB;
         size_t sz = n <= 32 ? 100 : n == 4096 ? 20000 : 2 * MiB;
         if (under && n >= 4096) {
             /* large blocks: the damage lands on the block's own header
@@ -279,6 +279,9 @@ int main(int argc, char **argv)
             p = must(A_malloc(sz));
             say(c, p);
             for (size_t k = 0; k < n; k++) p[sz + k] = (char)~p[sz + k];
+            /* -realloc: a realloc that keeps the block reads only its own
+             * tag; the free after it must still find the damage */
+            if (strstr(c, "-realloc")) CHECK(A_realloc(p, sz - 100) == p, "realloc moved the block");
             A_free(p);
         }
     } else if (!strcmp(c, "uaf-write") || !strcmp(c, "uaf-write-large")) {
