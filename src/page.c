@@ -172,6 +172,16 @@ static void thread_free_splice(page_t *pg, block_t *list) {
     link_set(pg, b, pg->free);
 }
 
+/* The remote list of pg, whose word last read tf, taken whole (the TF_FULL
+ * bit stays as it is); its *n blocks leave `used` and are counted. */
+static block_t *remote_take(heap_t *h, page_t *pg, uintptr_t tf, uint32_t *n) {
+    tf = atomic_exchange_explicit(&pg->thread_free, tf & TF_FULL, memory_order_acquire);
+    *n = tf_count(tf);
+    OWNER_ADD(pg->used, -*n);
+    OWNER_ADD(h->remote_in, *n);
+    return tf_head(tf);
+}
+
 /* Gather blocks freed by other threads. Keeps the TF_FULL bit as it was.
  * The word says how many there are, so when the free list is empty (as
  * at a refill) and the page has no holes, the list becomes the free list
@@ -179,14 +189,11 @@ static void thread_free_splice(page_t *pg, block_t *list) {
 static void take_thread_free(heap_t *h, page_t *pg) {
     uintptr_t tf = atomic_load_explicit(&pg->thread_free, memory_order_relaxed);
     if ((tf & ~TF_FULL) == 0) return;
-    tf = atomic_exchange_explicit(&pg->thread_free, tf & TF_FULL, memory_order_acquire);
-    block_t *list = tf_head(tf);
-    uint32_t n = tf_count(tf);
+    uint32_t n;
+    block_t *list = remote_take(h, pg, tf, &n);
     if (!list_end(pg->free) || pg->holes) thread_free_splice(pg, list);
     pg->free = list;
     pg->mem &= (uint8_t)~PM_FREE_ZERO;   /* reused blocks hold old data */
-    OWNER_ADD(pg->used, -n);
-    OWNER_ADD(h->remote_in, n);
 }
 
 /* The free and local lists' lengths together: every carved block not
@@ -258,11 +265,9 @@ void page_settle(page_t *pg) {
         take_thread_free(h, pg);        /* whole onto an empty free list, else spliced */
         return;
     }
-    tf = atomic_exchange_explicit(&pg->thread_free, tf & TF_FULL, memory_order_acquire);
-    pg->local_free = tf_head(tf);
-    pg->local_counted = (uint16_t)tf_count(tf);
-    OWNER_ADD(pg->used, -tf_count(tf));
-    OWNER_ADD(h->remote_in, tf_count(tf));
+    uint32_t n;
+    pg->local_free = remote_take(h, pg, tf, &n);
+    pg->local_counted = (uint16_t)n;
 }
 
 /* Local frees not collected yet (statistics; owner or heap lock). With the
