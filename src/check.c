@@ -201,7 +201,7 @@ static int check_item(const walk_item_t *it, void *arg) {
     case W_LARGE_BLOCK: return check_large_block(it, c);
     case W_LARGE_SEG_END:
         if (it->flags & LW_BAD_END) PROBLEM("large segment of %p: sentinel broken\n", it->addr);
-        if (it->flags & LW_BAD_BITS) PROBLEM("large segment of %p: live bits disagree with live blocks\n", it->addr);
+        if (it->flags & LW_BAD_BITS) PROBLEM("large segment of %p: live or end bits disagree with live blocks\n", it->addr);
         return bad;
     case W_ARENA_END: return arena_check_lists(it->arena, &c->t, report);
     case W_HUGE: return check_huge(it, c);

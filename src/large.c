@@ -44,20 +44,70 @@ static inline large_seg_t *lseg_of(const void *p) { return segmap_header(p); }
 /* Address of the segment's sentinel (a zero-size "used" header). */
 static inline uintptr_t lseg_end(const large_seg_t *s) { return (uintptr_t)s + s->size - LB_HDR; }
 
-/* ---- the live bitmap: the authority on what may be freed -------------------- */
+/* ---- the live and end bitmaps (types.h, large_seg_t) ------------------------ */
+/* The bitmaps are interleaved, so the two words about the same 64 slots
+ * share a cache line: word 2k holds live bits, word 2k + 1 end bits. */
+static inline uint64_t *live_word(const large_seg_t *s, unsigned slot) {
+    return (uint64_t *)&s->bits[2 * (slot / 64)];
+}
+static inline uint64_t *end_word(const large_seg_t *s, unsigned slot) {
+    return (uint64_t *)&s->bits[2 * (slot / 64) + 1];
+}
+
+/* Set or clear one bit of a bitmap word (arena lock held). */
+static void bit_mark(uint64_t *word, unsigned slot, bool on) {
+    uint64_t w = LOAD_RELAXED(*word), bit = (uint64_t)1 << (slot % 64);
+    STORE_RELAXED(*word, on ? w | bit : w & ~bit);
+}
+
+static inline unsigned slot_of(const large_seg_t *s, uintptr_t a) {
+    return (unsigned)((a - (uintptr_t)s) / LB_GRAIN);
+}
+
+/* Slot of the last 64 bytes of live block b's payload. */
+static inline unsigned end_slot(const large_seg_t *s, const lblock_t *b) {
+    return slot_of(s, (uintptr_t)b + LB_HDR) + (unsigned)(lb_size(b) / LB_GRAIN) - 1;
+}
+
 /* Mark or unmark b as live (arena lock held). */
 static void live_mark(large_seg_t *s, lblock_t *b, bool on) {
-    unsigned i = (unsigned)(((uintptr_t)b + LB_HDR - (uintptr_t)s) / LB_GRAIN);
-    uint64_t w = LOAD_RELAXED(s->live[i / 64]), bit = (uint64_t)1 << (i % 64);
-    STORE_RELAXED(s->live[i / 64], on ? w | bit : w & ~bit);
+    unsigned i = slot_of(s, (uintptr_t)b + LB_HDR);
+    bit_mark(live_word(s, i), i, on);
+}
+
+/* Set or clear b's end bit, for b's current size (arena lock held). */
+static void end_mark(large_seg_t *s, lblock_t *b, bool on) {
+    unsigned i = end_slot(s, b);
+    bit_mark(end_word(s, i), i, on);
 }
 
 /* Is p the payload of a live block of s? Needs no lock: one relaxed load. */
 static bool live_test(const large_seg_t *s, const void *p) {
     uintptr_t a = (uintptr_t)p;
     if (a & (LB_GRAIN - 1)) return false;
-    unsigned i = (unsigned)((a - (uintptr_t)s) / LB_GRAIN);
-    return LOAD_RELAXED(s->live[i / 64]) >> (i % 64) & 1;
+    unsigned i = slot_of(s, a);
+    return LOAD_RELAXED(*live_word(s, i)) >> (i % 64) & 1;
+}
+
+/* Does the end bitmap agree with b's own tag about where b ends? */
+static bool end_test(const large_seg_t *s, const lblock_t *b) {
+    unsigned i = end_slot(s, b);
+    return LOAD_RELAXED(*end_word(s, i)) >> (i % 64) & 1;
+}
+
+/* Usable bytes of live payload p read from the end bitmap alone (no lock:
+ * the bits of p's block change only when its owner resizes or frees it),
+ * or 0 when its end lies END_SCAN words on or more: read the tag then. */
+#define END_SCAN 4
+static size_t end_usable(const large_seg_t *s, const void *p) {
+    unsigned i = slot_of(s, (uintptr_t)p), n = (unsigned)(s->size / LB_GRAIN);
+    unsigned stop = i / 64 * 64 + END_SCAN * 64 < n ? i / 64 * 64 + END_SCAN * 64 : n;
+    uint64_t w = LOAD_RELAXED(*end_word(s, i)) >> (i % 64) << (i % 64);
+    unsigned at = i / 64 * 64;
+    while (!w && (at += 64) < stop) w = LOAD_RELAXED(*end_word(s, at));
+    if (!w) return 0;
+    unsigned last = at + (unsigned)__builtin_ctzll(w);
+    return (size_t)(last - i + 1) * LB_GRAIN - LB_HDR;
 }
 
 /* Why p, which is not live, was passed in: a block freed before (its header,
@@ -84,7 +134,7 @@ static lblock_t *live_block_tags(arena_t *a, const large_seg_t *s, void *p, cons
     lblock_t *b = (lblock_t *)((uintptr_t)p - LB_HDR);
     size_t size = lb_size(b);
     if (unlikely(!tag_ok(b) || lb_free(b) || size < LB_MIN || (uintptr_t)b + size > lseg_end(s) ||
-                 (next && lb_next(b)->prev_size != size))) {
+                 !end_test(s, b) || (next && lb_next(b)->prev_size != size))) {
         if (a) pthread_mutex_unlock(&a->lock);
         cairn_fatal("heap corruption: overwritten header of large block", p);
     }
@@ -231,7 +281,7 @@ static bool arena_grow(arena_t *a, size_t need) {
     size_t size = seg_size_for(a, need);
     uint64_t resident = 0;
     large_seg_t *s = size == SEG_SIZE ? seg_cache_take(&resident) : NULL;
-    if (s) memset(s, 0, sizeof *s + size / LB_GRAIN / 8);     /* header and bitmap */
+    if (s) memset(s, 0, sizeof *s + 2 * (size / LB_GRAIN / 8));  /* header and bitmaps */
     else if (!(s = os_map_aligned(size, SEG_SIZE, 0))) return false;  /* zeroed */
     s->kind = SEG_LARGE;
     s->chunks = (uint8_t)(size / SEG_SIZE);
@@ -301,7 +351,9 @@ static lblock_t *carve(arena_t *a, lblock_t *b, size_t need, size_t align) {
         lb_set(b, need, 0);
         free_insert(a, lb_next(b), size - need, min64(d, size - need), when, purged);
     }
-    live_mark(lseg_of(b), b, true);
+    large_seg_t *s = lseg_of(b);
+    live_mark(s, b, true);
+    end_mark(s, b, true);
     return b;
 }
 
@@ -349,6 +401,7 @@ void large_free(void *p, large_seg_t *s) {
     pthread_mutex_lock(&a->lock);
     lblock_t *b = live_block(a, s, p, "double free of", "invalid free of");
     live_mark(s, b, false);
+    end_mark(s, b, false);
     a->nfree++;
     a->live_bytes -= lb_size(b) - LB_HDR;
     uint64_t now = os_clock_ms();
@@ -363,11 +416,14 @@ size_t large_usable_checked(const void *p, large_seg_t *s, const char *freed, co
     return lb_size(live_block(NULL, s, (void *)p, freed, invalid)) - LB_HDR;
 }
 
-/* The same without reading the next block's tag: for a realloc that keeps
- * the block as it is, where that tag (at the block's end, a cache miss of
- * its own on a big block) is not otherwise needed. An overwritten tag is
- * still caught when the block is freed or resized. */
+/* The same without reading the tags: for a realloc that keeps the block as
+ * it is. The size comes from the end bitmap (the tags sit beside user data,
+ * each a cache miss of its own on a block not touched lately); only a
+ * block that ends too far on for a short scan reads its own tag. A damaged
+ * tag is still caught when the block is freed or resized. */
 size_t large_usable_own(const void *p, large_seg_t *s, const char *freed, const char *invalid) {
+    size_t u = live_test(s, p) ? end_usable(s, p) : 0;
+    if (likely(u)) return u;
     return lb_size(live_block_tags(NULL, s, (void *)p, freed, invalid, false)) - LB_HDR;
 }
 
@@ -405,13 +461,16 @@ bool large_resize_inplace(void *p, large_seg_t *s, size_t size) {
             pthread_mutex_unlock(&a->lock);
             return false;
         }
+        end_mark(s, b, false);
         grow_into(a, b, n, old, need);
     } else if (old - need >= LB_MIN) {
+        end_mark(s, b, false);
         lb_set(b, need, 0);
         lblock_t *rest = lb_next(b);
         lb_set(rest, old - need, LB_FREE);
         coalesce_insert(a, rest, old - need, os_clock_ms());
     }
+    end_mark(s, b, true);
     a->live_bytes = a->live_bytes + lb_size(b) - old;
     pthread_mutex_unlock(&a->lock);
     return true;
@@ -567,7 +626,7 @@ static int walk_lseg(arena_t *a, large_seg_t *s, walk_fn fn, void *arg) {
     total += r;
     lblock_t *b = (lblock_t *)((char *)s + s->first), *end = (lblock_t *)lseg_end(s);
     size_t prev = 0;
-    uint64_t live = 0, bits = 0;
+    uint64_t live = 0, bits = 0, ends = 0, end_bits = 0;
     bool prev_free = false;
     it.kind = W_LARGE_BLOCK;
     while (b < end) {
@@ -581,14 +640,19 @@ static int walk_lseg(arena_t *a, large_seg_t *s, walk_fn fn, void *arg) {
         total += r;
         if (bad) return total;
         live += !lb_free(b);
+        ends += !lb_free(b) && end_test(s, b);
         prev_free = lb_mergeable(b);
         prev = sz;
         b = lb_next(b);
     }
-    for (size_t i = 0; i < s->size / LB_GRAIN / 64; i++) bits += (uint64_t)__builtin_popcountll(s->live[i]);
+    for (unsigned i = 0; i < s->size / LB_GRAIN; i += 64) {
+        bits += (uint64_t)__builtin_popcountll(*live_word(s, i));
+        end_bits += (uint64_t)__builtin_popcountll(*end_word(s, i));
+    }
     it.kind = W_LARGE_SEG_END;
     it.addr = b;
-    it.flags = (b != end || lb_size(b) != 0 || b->prev_size != prev ? LW_BAD_END : 0) | (bits != live ? LW_BAD_BITS : 0);
+    it.flags = (b != end || lb_size(b) != 0 || b->prev_size != prev ? LW_BAD_END : 0) |
+               (bits != live || end_bits != live || ends != live ? LW_BAD_BITS : 0);
     r = fn(&it, arg);
     return r == WALK_STOP ? r : total + r;
 }

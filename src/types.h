@@ -231,13 +231,17 @@ typedef struct lblock {
 struct arena;
 
 /* A large segment: one 4 MiB chunk, or several for blocks that do not fit
- * in one (up to LARGE_MAX). Invariant: bit i of `live` is set <=> a live
- * (handed out, not yet freed) block's payload starts at offset
- * i * LB_GRAIN. Bits change under the arena lock; readers without it
- * (usable size) load words relaxed. free, realloc and malloc_usable_size
- * accept a pointer only when its bit is set, whatever the bytes in front of
- * it say. The bitmap (size / 512 bytes) ends the header; the first block's
- * payload is the next 64-byte boundary. */
+ * in one (up to LARGE_MAX), seen as slots of LB_GRAIN bytes. Two bitmaps
+ * with a bit per slot, interleaved word by word in `bits` (large.c):
+ * - live: bit i set <=> a live (handed out, not yet freed) block's payload
+ *   starts at slot i. free, realloc and malloc_usable_size accept a
+ *   pointer only when its bit is set, whatever the bytes in front of it say.
+ * - end: bit j set <=> a live block's payload ends in slot j. So a live
+ *   block's size is known without its tag (the first end bit at or after
+ *   its live bit), and a tag whose size disagrees is caught.
+ * Bits change under the arena lock; readers without it (usable size,
+ * realloc) load words relaxed. The bitmaps (size / 256 bytes together) end
+ * the header; the first block's payload is the next 64-byte boundary. */
 typedef struct large_seg {
     uint8_t kind;                    /* SEG_LARGE                          */
     uint8_t chunks;                  /* size / SEG_SIZE                    */
@@ -246,11 +250,11 @@ typedef struct large_seg {
     size_t size;                     /* bytes, a multiple of SEG_SIZE      */
     size_t first;                    /* offset of the first block header   */
     uint64_t pad[2];                 /* bitmap starts at byte 64           */
-    uint64_t live[];                 /* size / LB_GRAIN bits               */
+    uint64_t bits[];                 /* live and end bits, a word of each in turn */
 } large_seg_t;
 /* Offset of the first block header in a segment of `size` bytes. */
 static inline size_t lseg_first(size_t size) {
-    size_t hdr = sizeof(large_seg_t) + size / LB_GRAIN / 8;
+    size_t hdr = sizeof(large_seg_t) + 2 * (size / LB_GRAIN / 8);
     return ((hdr + LB_HDR + LB_GRAIN - 1) & ~(size_t)(LB_GRAIN - 1)) - LB_HDR;
 }
 

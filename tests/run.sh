@@ -218,7 +218,7 @@ done
 for c in one-past-end-small one-past-end-large; do
     abort "misuse-$c" "invalid free of 0x" "$T/std/t_misuse" "$c"
 done
-for c in overflow-4k overflow-4k-realloc overflow-1m underflow-4k; do
+for c in overflow-4k overflow-4k-realloc overflow-1m underflow-4k forged-size-large; do
     abort "misuse-$c" "heap corruption: overwritten header of large block 0x" "$T/std/t_misuse" "$c"
 done
 abort "misuse-realloc-stack" "realloc of invalid pointer 0x" "$T/std/t_misuse" realloc-stack

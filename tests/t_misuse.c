@@ -284,6 +284,22 @@ int main(int argc, char **argv)
             if (strstr(c, "-realloc")) CHECK(A_realloc(p, sz - 100) == p, "realloc moved the block");
             A_free(p);
         }
+    } else if (!strcmp(c, "forged-size-large")) {
+        /* an underflow that rewrites a large block's size to a smaller one
+         * that looks consistent (the tag's magic and flags kept, the next
+         * tag's prev_size forged inside the block's own payload, where any
+         * write may land): only the segment's end bitmap knows better. The
+         * layout is the one in src/types.h (lblock_t). */
+        stash = must(A_malloc(20000));
+        char *after = must(A_malloc(20000)), *v = stash;    /* v: untracked */
+        say(c, v);
+        uint64_t *tag = (uint64_t *)(void *)(v - 8);
+        uint64_t size = *tag & (((uint64_t)1 << 48) - 16);
+        CHECK(size > 8192 && (*tag >> 48) == 0xCA1B, "not a large block's tag");
+        *tag = *tag - size + 4096;
+        *(uint64_t *)(void *)(v - 16 + 4096) = 4096;
+        A_free(v);
+        A_free(after);
     } else if (!strcmp(c, "uaf-write") || !strcmp(c, "uaf-write-large")) {
         /* a write into a freed block that nothing reused yet */
         size_t n = c[9] ? large : 200;
