@@ -238,27 +238,22 @@ void page_collect(page_t *pg) {
 
 /* page_collect for heap-wide tidying (thread exit, adoption, pooled
  * heaps): `used` made right and every free block reachable, walking as
- * little as the statistics allow. Such a pass visits every page of a heap,
- * and most blocks it would walk were last touched long ago or on another
- * core: merging the lists read each of them (11.5% of larson-4t's time,
- * at thread exit). Here a free list that holds blocks stays apart from
- * local_free: the local frees are counted by walking the shorter of the
- * two (page_pending_local), and remote frees go onto an empty local_free
- * whole, counted at once. Afterwards the free list is empty only if the
- * page has no free block. */
+ * little as possible. Such a pass visits every page of a heap, and most
+ * blocks it would walk were last touched long ago or on another core:
+ * merging the lists read each of them (11.5% of larson-4t's time, at
+ * thread exit). Here a free list that holds blocks stays apart from
+ * local_free, whose frees are counted when it is collected (until then a
+ * snapshot counts them: the owner's, or under the heap lock a pooled
+ * heap's; stats.c), and remote frees go onto an empty local_free whole,
+ * counted at once. Afterwards the free list is empty only if the page has
+ * no free block. */
 void page_settle(page_t *pg) {
     heap_t *h = pg->heap;
     if (pg->holes) {                    /* each remote block is checked */
         page_collect(pg);
         return;
     }
-    if (list_end(pg->free)) {
-        local_to_free(h, pg);
-    } else {
-        uint32_t pending = page_pending_local(pg);
-        OWNER_ADD(h->local_frees, pending);
-        pg->local_counted = (uint16_t)(pg->local_counted + pending);
-    }
+    if (list_end(pg->free)) local_to_free(h, pg);
     uintptr_t tf = atomic_load_explicit(&pg->thread_free, memory_order_relaxed);
     if ((tf & ~TF_FULL) == 0) return;
     if (list_end(pg->free) || !list_end(pg->local_free)) {

@@ -14,14 +14,15 @@ void stats_refault(uint64_t bytes) {
 
 /* Small-block figures of one heap from its pages: blocks out (`used`, which
  * still counts remote frees not yet collected), those remote frees (the
- * count in each page's thread_free word) and, for the caller's own heap,
- * local frees not collected yet. Other threads' pages are read while they
- * run (relaxed loads): approximate, as documented. */
+ * count in each page's thread_free word) and, with `lists` (the caller's
+ * own heap, or a pooled one under the heap lock), local frees not
+ * collected yet. Other threads' pages are read while they run (relaxed
+ * loads): approximate, as documented. */
 typedef struct small_sum {
     uint64_t used, used_bytes, pending, remote, remote_bytes;
 } small_sum_t;
 
-static void sum_pages(heap_t *h, bool own, small_sum_t *t) {
+static void sum_pages(heap_t *h, bool lists, small_sum_t *t) {
     lock_acquire(&h->seg_lock);
     for (small_seg_t *s = h->segs; s; s = s->next)
         for (unsigned i = 1; i < PAGES_PER_SEG; i++) {
@@ -34,7 +35,7 @@ static void sum_pages(heap_t *h, bool own, small_sum_t *t) {
             t->used_bytes += u * bs;
             t->remote += r;
             t->remote_bytes += r * bs;
-            if (own) t->pending += page_pending_local(pg);
+            if (lists) t->pending += page_pending_local(pg);
         }
     lock_release(&h->seg_lock);
 }
@@ -49,8 +50,9 @@ static void sum_heaps(cairn_stats_t *st, uint64_t *small_bytes) {
     small_sum_t t = { 0 };
     uint64_t local = 0, in = 0, exact_m = 0, exact_f = 0;
     heap_t *me = cairn_tl_heap;
+    heaps_lock();                       /* no heap is pooled or adopted meanwhile */
     for (heap_t *h = heaps_first(); h; h = h->next_all) {
-        sum_pages(h, h == me, &t);
+        sum_pages(h, h == me || R(h->state) == HEAP_POOLED, &t);
         local += R(h->local_frees);
         in += R(h->remote_in);
         exact_m += R(h->nmalloc); exact_f += R(h->nfree);
@@ -60,6 +62,7 @@ static void sum_heaps(cairn_stats_t *st, uint64_t *small_bytes) {
         st->heaps++;
         if (R(h->state) == HEAP_POOLED) st->abandoned_heaps++;
     }
+    heaps_unlock();
     uint64_t out = in + t.remote;         /* remote frees, collected or not */
     uint64_t mallocs = t.used + local + t.pending + in, frees = local + t.pending + out;
 #ifdef CAIRN_EXACT_COUNTS

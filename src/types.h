@@ -156,7 +156,8 @@ typedef struct page {
     uint16_t capacity;
     uint16_t reserved;
     /* owner: blocks on local_free whose frees the statistics have counted
-     * already (page_settle), at most its length; 0 once it is collected. */
+     * already (remote frees page_settle moved there), at most its length;
+     * 0 once it is collected. */
     uint16_t local_counted;
     uint8_t idle_sweeps;             /* owner: sweeps that found it unchanged */
     /* owner: 1 while this is its class's current page; `used` then counts
