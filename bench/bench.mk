@@ -25,7 +25,7 @@ BENCH_CXXFLAGS ?= -O2 -g -std=c++17 -Wall -Wextra
 BENCH_PYTHON   ?= python3
 BENCH_ARGS     ?=
 BENCH_WORKLOADS := larson xmalloc cache mstress alloc_test glibc_bench fastpath \
-                   realloc_grow large frag churn idle probe runwrap
+                   realloc_grow large calloc_sparse frag churn idle probe runwrap
 BENCH_BINS     := $(addprefix $(BENCH_BUILD)/,$(BENCH_WORKLOADS)) \
                   $(BENCH_BUILD)/libglibcshim.so $(BENCH_BUILD)/icount
 # C++ workloads (Debian package g++; bench/run.py installs it when missing).

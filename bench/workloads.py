@@ -244,6 +244,14 @@ def c_workloads(thread_counts):
                         "quick": dict(live=20, iters=300, min="64k", max="32m"),
                         "smoke": dict(live=4, iters=10, min="64k", max="4m")},
                        metric=("allocs_per_sec", "allocs/s", "higher")))
+    W.append(CWorkload("calloc-sparse", "calloc_sparse",
+                       "Zeroed tables mostly left untouched: 16 live blocks, each step frees "
+                       "one and callocs a new one, log-uniform 256 KiB-8 MiB, then reads and "
+                       "writes 3% of its pages.",
+                       {"full": dict(live=16, iters=400, min="256k", max="8m", touch=3),
+                        "quick": dict(live=16, iters=100, min="256k", max="8m", touch=3),
+                        "smoke": dict(live=4, iters=10, min="256k", max="1m", touch=3)},
+                       metric=("callocs_per_sec", "callocs/s", "higher")))
     W.append(CWorkload("frag", "frag",
                        "Fragmentation: 8 phases of allocating 96 MiB of ever larger blocks "
                        "(16-64 B up to 2-8 KiB) and freeing a random 75% of all live blocks; "

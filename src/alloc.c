@@ -13,7 +13,19 @@
 /* A large block from the arena of the calling thread's heap. */
 void *large_alloc_here(size_t size, size_t align) {
     heap_t *h = heap_for_thread();
-    return h ? large_alloc(h->arena, size, align) : NULL;
+    bool zero;
+    return h ? large_alloc(h->arena, size, align, &zero) : NULL;
+}
+
+/* calloc of a large block: a block cut from memory never handed out since
+ * it was mapped is zero already but for the free-block fields at its
+ * start, so its pages are not written (nor made resident) here. */
+static void *large_calloc(size_t total) {
+    heap_t *h = heap_for_thread();
+    bool zero = false;
+    void *p = h ? large_alloc(h->arena, total, MIN_ALIGN, &zero) : NULL;
+    if (p) memset(p, 0, zero && total > LB_ZERO_FROM ? LB_ZERO_FROM : total);
+    return p;
 }
 
 NOINLINE void *malloc_big(size_t size) {
@@ -98,6 +110,7 @@ API void *cairn_calloc(size_t n, size_t size) {
         if (total > MAX_REQUEST) { errno = ENOMEM; return NULL; }
         return huge_alloc(total, MIN_ALIGN, true);
     }
+    if (!SECURE) return large_calloc(total);
     void *p = fast_malloc(total);
     if (likely(p != NULL)) memset(p, 0, total);
     return p;

@@ -161,6 +161,7 @@ static int check_large_block(const walk_item_t *it, check_ctx_t *c) {
     if (f & LW_TWO_FREE) PROBLEM("large block %p: two free neighbours\n", b);
     if (!!(f & LW_LIVE_BIT) == !!(f & LW_FREE)) PROBLEM("large block %p: live bit disagrees with its tag\n", b);
     if (f & LW_BAD_DIRTY) PROBLEM("large block %p: dirty estimate inconsistent\n", b);
+    if (f & LW_BAD_ZERO) PROBLEM("large block %p: marked zero, holds data\n", b);
     if ((f & (LW_FREE | LW_BUSY)) == LW_FREE) {
         c->t.free++;
         c->t.dirty_bytes += it->resident;

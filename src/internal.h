@@ -322,7 +322,8 @@ typedef struct arena_totals {
 } arena_totals_t;
 void   arenas_init(void);
 arena_t *arena_for(heap_t *h);
-void  *large_alloc(arena_t *a, size_t size, size_t align);
+/* *zero: the payload past its first LB_ZERO_FROM bytes is known zero. */
+void  *large_alloc(arena_t *a, size_t size, size_t align, bool *zero);
 void   large_free(void *p, large_seg_t *s);
 size_t large_usable(const void *p, large_seg_t *s);
 size_t large_usable_checked(const void *p, large_seg_t *s, const char *freed, const char *invalid);
@@ -419,7 +420,8 @@ enum walk_kind {
 /* What a W_LARGE_BLOCK / W_LARGE_SEG_END says about the tags (large.c
  * checks them as it walks, since a broken tag ends a segment's walk). */
 enum { LW_FREE = 1, LW_BUSY = 2, LW_DIRTY = 4, LW_LIVE_BIT = 8, LW_BAD_TAG = 16,
-       LW_TWO_FREE = 32, LW_BAD_DIRTY = 64, LW_BAD_END = 128, LW_BAD_BITS = 256, LW_BAD_HEADER = 512 };
+       LW_TWO_FREE = 32, LW_BAD_DIRTY = 64, LW_BAD_END = 128, LW_BAD_BITS = 256, LW_BAD_HEADER = 512,
+       LW_BAD_ZERO = 1024 };
 typedef struct walk_item {
     enum walk_kind kind;
     bool owned;                  /* heap: its pages' lists may be read    */

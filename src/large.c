@@ -196,11 +196,12 @@ static void free_remove(arena_t *a, lblock_t *b) {
 }
 
 /* Make b a free block of `size` in the index, `dirty` of its bytes perhaps
- * resident (freed at `when`); `purged` is LB_PURGED or 0. */
+ * resident (freed at `when`); `keep`: LB_PURGED and LB_ZERO, as they
+ * hold for it (a part of a block keeps the block's). */
 static void free_insert(arena_t *a, lblock_t *b, size_t size, uint64_t dirty, uint64_t when,
-                        size_t purged) {
+                        size_t keep) {
     unsigned fl, sl;
-    lb_set(b, size, LB_FREE | purged | (dirty ? LB_DIRTY : 0));
+    lb_set(b, size, LB_FREE | keep | (dirty ? LB_DIRTY : 0));
     mapping(size, &fl, &sl);
     b->prev_free = NULL;
     b->next_free = a->heads[fl][sl];
@@ -281,6 +282,7 @@ static bool arena_grow(arena_t *a, size_t need) {
     size_t size = seg_size_for(a, need);
     uint64_t resident = 0;
     large_seg_t *s = size == SEG_SIZE ? seg_cache_take(&resident) : NULL;
+    size_t fresh = s ? 0 : LB_ZERO;
     if (s) memset(s, 0, sizeof *s + 2 * (size / LB_GRAIN / 8));  /* header and bitmaps */
     else if (!(s = os_map_aligned(size, SEG_SIZE, 0))) return false;  /* zeroed */
     s->kind = SEG_LARGE;
@@ -297,7 +299,7 @@ static bool arena_grow(arena_t *a, size_t need) {
     size_t bsize = size - s->first - LB_HDR;
     b->prev_size = 0;
     ((lblock_t *)lseg_end(s))->size_flags = LB_MAGIC;       /* sentinel: size 0, in use */
-    free_insert(a, b, bsize, min64(resident, bsize), os_clock_ms(), 0);
+    free_insert(a, b, bsize, min64(resident, bsize), os_clock_ms(), fresh);
     seg_map(s, true);
     return true;
 }
@@ -328,11 +330,13 @@ static size_t block_need(size_t size) {
 
 /* Hand out `need` bytes of free block b with the payload aligned to align:
  * a gap in front and the tail stay free. The block's dirty bytes go first
- * to the part handed out (reused memory), the rest to gap and tail. */
-static lblock_t *carve(arena_t *a, lblock_t *b, size_t need, size_t align) {
+ * to the part handed out (reused memory), the rest to gap and tail. *zero
+ * tells whether the payload past its first LB_ZERO_FROM bytes is zero. */
+static lblock_t *carve(arena_t *a, lblock_t *b, size_t need, size_t align, bool *zero) {
     uint64_t d = b->dirty, when = b->freed_at;
-    size_t purged = b->size_flags & LB_PURGED, size = lb_size(b);
+    size_t keep = b->size_flags & (LB_PURGED | LB_ZERO), purged = keep & LB_PURGED, size = lb_size(b);
     free_remove(a, b);
+    *zero = keep & LB_ZERO;
     uint64_t mine = min64(d, need);
     d -= mine;
     if (purged) stats_refault(need - mine);
@@ -342,14 +346,14 @@ static lblock_t *carve(arena_t *a, lblock_t *b, size_t need, size_t align) {
         size_t gap = ap - p;
         uint64_t dg = min64(d, gap);
         d -= dg;
-        free_insert(a, b, gap, dg, when, purged);
+        free_insert(a, b, gap, dg, when, keep);
         b = (lblock_t *)(ap - LB_HDR);
         size -= gap;
     }
     lb_set(b, size, 0);
     if (size - need >= LB_MIN) {
         lb_set(b, need, 0);
-        free_insert(a, lb_next(b), size - need, min64(d, size - need), when, purged);
+        free_insert(a, lb_next(b), size - need, min64(d, size - need), when, keep);
     }
     large_seg_t *s = lseg_of(b);
     live_mark(s, b, true);
@@ -357,14 +361,14 @@ static lblock_t *carve(arena_t *a, lblock_t *b, size_t need, size_t align) {
     return b;
 }
 
-void *large_alloc(arena_t *a, size_t size, size_t align) {
+void *large_alloc(arena_t *a, size_t size, size_t align, bool *zero) {
     size_t need = block_need(size);
     size_t want = align > LB_GRAIN ? need + align + LB_MIN : need;
     pthread_mutex_lock(&a->lock);
     lblock_t *b = find_fit(a, want);
     if (!b && arena_grow(a, search_size(want))) b = find_fit(a, want);
     if (!b) { pthread_mutex_unlock(&a->lock); errno = ENOMEM; return NULL; }
-    b = carve(a, b, need, align);
+    b = carve(a, b, need, align, zero);
     a->nalloc++;
     a->live_bytes += lb_size(b) - LB_HDR;
     decay_observe(&a->decay);
@@ -435,15 +439,15 @@ size_t large_usable(const void *p, large_seg_t *s) {
 /* Grow live block b (size old) into its free successor n up to need. */
 static void grow_into(arena_t *a, lblock_t *b, lblock_t *n, size_t old, size_t need) {
     uint64_t d = n->dirty, when = n->freed_at;
-    size_t purged = n->size_flags & LB_PURGED, total = old + lb_size(n);
+    size_t keep = n->size_flags & (LB_PURGED | LB_ZERO), total = old + lb_size(n);
     free_remove(a, n);
     uint64_t mine = min64(d, need - old);
     d -= mine;
-    if (purged) stats_refault(need - old - mine);
+    if (keep & LB_PURGED) stats_refault(need - old - mine);
     lb_set(b, total, 0);
     if (total - need >= LB_MIN) {
         lb_set(b, need, 0);
-        free_insert(a, lb_next(b), total - need, min64(d, total - need), when, purged);
+        free_insert(a, lb_next(b), total - need, min64(d, total - need), when, keep);
     }
     decay_observe(&a->decay);
 }
@@ -604,6 +608,18 @@ static bool header_ok(const arena_t *a, const large_seg_t *s) {
 }
 
 /* The walk's view of block b (after prev, whose mergeable state is given). */
+/* Is a block marked LB_ZERO zero where it says? Its first 4 KiB past the
+ * free-block fields and its last 64 bytes are read (reading untouched
+ * pages maps no memory): a sample, not a proof. */
+static bool zero_sampled(const lblock_t *b) {
+    const uint8_t *p = (const uint8_t *)b + LB_HDR + LB_ZERO_FROM, *end = (const uint8_t *)b + lb_size(b);
+    const uint8_t *head = end - p > 4096 ? p + 4096 : end, *tail = end - p > 64 ? end - 64 : p;
+    uint8_t any = 0;
+    for (const uint8_t *q = p; q < head; q++) any |= *q;
+    for (const uint8_t *q = tail; q < end; q++) any |= *q;
+    return any == 0;
+}
+
 static unsigned block_flags(const large_seg_t *s, lblock_t *b, bool prev_free) {
     unsigned f = 0;
     size_t sz = lb_size(b);
@@ -613,6 +629,7 @@ static unsigned block_flags(const large_seg_t *s, lblock_t *b, bool prev_free) {
     if (live_test(s, (char *)b + LB_HDR)) f |= LW_LIVE_BIT;
     if (lb_mergeable(b) && prev_free) f |= LW_TWO_FREE;
     if (lb_mergeable(b) && (!!b->dirty != !!(b->size_flags & LB_DIRTY) || b->dirty > sz)) f |= LW_BAD_DIRTY;
+    if ((b->size_flags & LB_ZERO) && (!lb_free(b) || !zero_sampled(b))) f |= LW_BAD_ZERO;
     return f;
 }
 

@@ -209,8 +209,12 @@ typedef struct small_seg {
 #define LB_DIRTY   ((size_t)2)             /* free, dirty > 0, on the dirty list */
 #define LB_BUSY    ((size_t)4)             /* free, taken out to be purged */
 #define LB_PURGED  ((size_t)8)             /* holds pages purged before    */
-#define LB_FLAGS   ((size_t)0xF)
-#define LB_SIZE_MASK (((size_t)1 << 48) - 16)
+/* free, and every payload byte past the free-block fields (the first
+ * LB_ZERO_FROM) is zero: cut from a fresh mapping, never merged */
+#define LB_ZERO    ((size_t)16)
+#define LB_ZERO_FROM (sizeof(lblock_t) - LB_HDR)
+#define LB_FLAGS   ((size_t)0x1F)
+#define LB_SIZE_MASK (((size_t)1 << 48) - 64)   /* sizes are multiples of LB_GRAIN */
 
 /* Boundary-tag header of a large block: prev_size is the size of the block
  * just before (0 for the first of a segment), size_flags = LB_MAGIC | size |

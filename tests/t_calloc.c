@@ -2,9 +2,11 @@
  * memset where it knows the memory is zero. Small blocks carved from a
  * fresh page are zero already (PM_FREE_ZERO); blocks freed and reused
  * (locally, by another thread, after a trim) are not, and must be cleared.
- * The fresh case is checked from outside: the OS pages of a fresh 16 KiB
- * calloc block past its first stay untouched (mincore, before anything
- * reads them: a read maps the zero page, which mincore counts). */
+ * Large blocks cut from a fresh mapping are zero but for their first bytes
+ * (LB_ZERO); once merged or reused they are cleared. The fresh cases are
+ * checked from outside: the OS pages of a fresh 16 KiB or 1 MiB calloc
+ * block past its first stay untouched (mincore, before anything reads
+ * them: a read maps the zero page, which mincore counts). */
 #include "testutil.h"
 #include <pthread.h>
 #include <sys/mman.h>
@@ -43,17 +45,20 @@ static void free_all(void **p, size_t n)
     for (size_t i = 0; i < n; i++) A_free(p[i]);
 }
 
-/* The first test of the process: 16 KiB blocks from a fresh segment. */
-static void fresh_untouched(void)
+/* The first tests of the process: blocks from a fresh segment, b of bs
+ * bytes (16 KiB: small blocks; 1 MiB: large ones, cut from the first
+ * segment of the large heap). */
+static void fresh_untouched(size_t b, size_t bs)
 {
     FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
     char thp[128] = "";
     if (f) { if (!fgets(thp, sizeof thp, f)) thp[0] = 0; fclose(f); }
     enum { B = 64 };
     static void *p[B];
-    size_t pg = (size_t)sysconf(_SC_PAGESIZE), bs = 16384, untouched = 0, tail_pages = 0;
-    for (size_t i = 0; i < B; i++) CHECK((p[i] = A_calloc(1, bs)) != NULL);
-    for (size_t i = 0; i < B; i++) {
+    CHECK(b <= B);
+    size_t pg = (size_t)sysconf(_SC_PAGESIZE), untouched = 0, tail_pages = 0;
+    for (size_t i = 0; i < b; i++) CHECK((p[i] = A_calloc(1, bs)) != NULL);
+    for (size_t i = 0; i < b; i++) {
         uintptr_t lo = ((uintptr_t)p[i] + pg) & ~(uintptr_t)(pg - 1), hi = ((uintptr_t)p[i] + bs) & ~(uintptr_t)(pg - 1);
         for (uintptr_t a = lo; a < hi; a += pg) {
             unsigned char v = 0;
@@ -62,16 +67,16 @@ static void fresh_untouched(void)
             untouched += !(v & 1);
         }
     }
-    for (size_t i = 0; i < B; i++) check_zero(p[i], bs, "fresh");   /* after mincore: reads map pages */
+    for (size_t i = 0; i < b; i++) check_zero(p[i], bs, "fresh");   /* after mincore: reads map pages */
     if (strstr(thp, "[always]")) {
         printf("fresh: THP is always on here, residency not checked (%zu of %zu untouched)\n", untouched, tail_pages);
     } else {
-        CHECK(tail_pages >= B, "16 KiB blocks span %zu OS pages past their first", tail_pages);
+        CHECK(tail_pages >= b, "%zu-byte blocks span %zu OS pages past their first", bs, tail_pages);
         CHECK(untouched * 4 >= tail_pages * 3, "fresh calloc touched its memory: %zu of %zu OS pages past "
               "each block's first are resident (memset not skipped?)", tail_pages - untouched, tail_pages);
-        printf("fresh: %zu of %zu OS pages past the first of each block untouched\n", untouched, tail_pages);
+        printf("fresh %zu-byte blocks: %zu of %zu OS pages past the first of each untouched\n", bs, untouched, tail_pages);
     }
-    free_all(p, B);
+    free_all(p, b);
 }
 
 struct batch { void **p; size_t n; };
@@ -112,6 +117,27 @@ static void reuse(void (*release)(void **, size_t), const char *when)
     }
 }
 
+/* Large blocks written, freed (merging with their free neighbours) and
+ * taken again by calloc: no longer known zero, so cleared. */
+static void large_reused(void)
+{
+    enum { L = 6 };
+    static void *p[L];
+    const size_t sz[L] = { 40000, 1 << 20, 300000, 70000, 2 << 20, 20000 };
+    for (int round = 0; round < 3; round++) {
+        for (int i = 0; i < L; i++) {
+            CHECK((p[i] = A_malloc(sz[i])) != NULL);
+            memset(p[i], 0x5A, A_usable(p[i]));
+        }
+        free_all(p, L);
+        for (int i = L - 1; i >= 0; i--) {
+            CHECK((p[i] = A_calloc(1, sz[i])) != NULL);
+            check_zero(p[i], sz[i], "large, reused");
+        }
+        free_all(p, L);
+    }
+}
+
 /* Random calloc/malloc/free with patterns: calloc never sees old bytes,
  * malloc'd blocks keep theirs. */
 static void random_mix(void)
@@ -147,7 +173,9 @@ static void random_mix(void)
 
 int main(void)
 {
-    fresh_untouched();
+    fresh_untouched(3, (size_t)1 << 20);       /* large first: no cached segment yet */
+    fresh_untouched(64, 16384);
+    large_reused();
     reuse(by_owner, "after local frees");
     reuse(by_other_thread, "after remote frees");
     reuse(then_trim, "after a trim");
