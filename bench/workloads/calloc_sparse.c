@@ -26,18 +26,6 @@ typedef struct {
     uint64_t tag;
 } slot_t;
 
-static size_t log_uniform(rng_t *r, size_t lo, size_t hi)
-{
-    int klo = 63 - __builtin_clzll(lo), khi = 63 - __builtin_clzll(hi);
-    for (;;) {
-        int k = klo + (int)rng_below(r, (uint64_t)(khi - klo + 1));
-        size_t a = (size_t)1 << k;
-        size_t s = (size_t)rng_range(r, a, 2 * a - 1);
-        if (s >= lo && s <= hi)
-            return s;
-    }
-}
-
 static void release(slot_t *s)
 {
     for (size_t i = 0; i < s->n; i++)
@@ -94,7 +82,7 @@ int main(int argc, char **argv)
         slot_t *x = &s[i < live ? (uint64_t)i : rng_below(&r, (uint64_t)live)];
         if (x->p)
             release(x);
-        x->size = log_uniform(&r, lo, hi);
+        x->size = rng_log2_uniform(&r, lo, hi);
         x->tag = rng_next(&r);
         x->p = calloc(1, x->size);
         if (!x->p)

@@ -128,6 +128,20 @@ static inline uint64_t rng_range(rng_t *r, uint64_t lo, uint64_t hi)
     return lo + rng_below(r, hi - lo + 1);
 }
 
+/* A size in [lo, hi]: a power-of-two range picked uniformly, then a size
+ * uniformly within it (so log-uniform, in steps of doubling). */
+static inline size_t rng_log2_uniform(rng_t *r, size_t lo, size_t hi)
+{
+    int klo = 63 - __builtin_clzll(lo), khi = 63 - __builtin_clzll(hi);
+    for (;;) {
+        int k = klo + (int)rng_below(r, (uint64_t)(khi - klo + 1));
+        size_t a = (size_t)1 << k;
+        size_t s = (size_t)rng_range(r, a, 2 * a - 1);
+        if (s >= lo && s <= hi)
+            return s;
+    }
+}
+
 static inline double rng_unit(rng_t *r) /* (0, 1] */
 {
     return ((rng_next(r) >> 11) + 1) * (1.0 / 9007199254740992.0);

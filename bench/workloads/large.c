@@ -18,18 +18,6 @@ typedef struct {
     uint64_t tag;
 } slot_t;
 
-static size_t log_uniform(rng_t *r, size_t lo, size_t hi)
-{
-    int klo = 63 - __builtin_clzll(lo), khi = 63 - __builtin_clzll(hi);
-    for (;;) {
-        int k = klo + (int)rng_below(r, (uint64_t)(khi - klo + 1));
-        size_t a = (size_t)1 << k;
-        size_t s = (size_t)rng_range(r, a, 2 * a - 1);
-        if (s >= lo && s <= hi)
-            return s;
-    }
-}
-
 static void fill(slot_t *s)
 {
     for (size_t off = 4096; off < s->size; off += 4096)
@@ -68,7 +56,7 @@ int main(int argc, char **argv)
                 die("large: corrupt block of %zu bytes", x->size);
             free(x->p);
         }
-        x->size = log_uniform(&r, lo, hi);
+        x->size = rng_log2_uniform(&r, lo, hi);
         x->tag = rng_next(&r);
         x->p = xmalloc(x->size);
         fill(x);
