@@ -182,6 +182,11 @@ int cairn_check_heap(FILE *report);
  * failure off. cairn_test_os_fail(0) makes the very next request fail. */
 void cairn_test_os_fail(long after);
 
+/* Fault injection on purging: while `on` is non-zero, every request to give
+ * free memory back to the kernel is refused, as the kernel refuses it for
+ * locked memory (mlock), and the memory keeps its contents. */
+void cairn_test_purge_fail(int on);
+
 /* Return the calling thread's heap to the pool as if the thread had exited
  * (its live blocks stay valid and can be freed from anywhere). The next
  * allocation on this thread takes a heap from the pool again. */

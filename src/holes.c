@@ -10,8 +10,9 @@
  * again (the kernel hands back zeroed pages as they are touched).
  *
  * A block in a hole is free but on no list and its free cookie is gone (the
- * OS page reads as zero), so a second free of it cannot be recognised by
- * the cookie. Pages with holes therefore have PF_HOLES set in free_slow:
+ * OS page reads as zero; or, if the kernel refused the purge of locked
+ * memory, it is still there but no longer proves the block is on a list),
+ * so a second free of it cannot be told by the cookie. Pages with holes therefore have PF_HOLES set in free_slow:
  * every local free into them takes the slow path, which checks the holes,
  * and remote frees are checked when the owner collects them. Only the
  * owner (or the heap lock holder, for a heap without a thread) touches
@@ -101,8 +102,8 @@ uint64_t page_punch(page_t *pg) {
     for (uint32_t m = add; m;) {                 /* one purge per run of holes */
         unsigned j = (unsigned)__builtin_ctz(m), k = j;
         while (k < 32 && (m >> k & 1)) k++;
-        os_purge((void *)(start + ((size_t)j << sh)), (size_t)(k - j) << sh);
-        bytes += (uint64_t)(k - j) << sh;
+        if (os_purge((void *)(start + ((size_t)j << sh)), (size_t)(k - j) << sh))
+            bytes += (uint64_t)(k - j) << sh;    /* refused (locked): still holes, not zero */
         m &= ~((k >= 32 ? ~0u : (1u << k) - 1) & ~((1u << j) - 1));
     }
     return bytes;

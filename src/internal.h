@@ -120,7 +120,7 @@ void *os_map(size_t size);
 void *os_map_aligned(size_t size, size_t align, size_t offset);
 void  os_advise_huge(void *p, size_t size);
 void  os_unmap(void *p, size_t size);
-void  os_purge(void *p, size_t size);
+bool  os_purge(void *p, size_t size);   /* true: now reads zero */
 bool  os_remap_inplace(void *p, size_t old_size, size_t new_size);
 void *os_remap_aligned(void *p, size_t old_size, size_t new_size, size_t align);
 uint64_t os_clock_ms(void);          /* monotonic milliseconds            */

@@ -1,7 +1,9 @@
 /* The OS layer: the only file that asks the kernel for memory or gives it
  * back, reads the clock or yields the CPU. Every function states what it
- * promises. A test hook (cairn_test_os_fail) makes requests for new memory
- * fail, so the out-of-memory paths of every caller can be exercised. */
+ * promises. Test hooks make requests for new memory fail
+ * (cairn_test_os_fail), so the out-of-memory paths of every caller can be
+ * exercised, and make purges fail as the kernel does for locked memory
+ * (cairn_test_purge_fail). */
 #include "internal.h"
 #include "cairn.h"
 #include <errno.h>
@@ -15,6 +17,7 @@
 #include <unistd.h>
 
 static _Atomic long fail_after = -1;     /* -1: never fail */
+static _Atomic int purge_refused;        /* cairn_test_purge_fail */
 static _Atomic uint64_t mapped, peak, n_mmap, n_munmap, n_purge, purged;
 static size_t page_size = 4096;         /* what cairn aligns purges to   */
 static size_t kernel_page = 4096;       /* what the kernel counts in     */
@@ -76,6 +79,7 @@ uint64_t os_clock_ms(void) {
 void os_yield(void) { sched_yield(); }
 
 API void cairn_test_os_fail(long after) { atomic_store(&fail_after, after); }
+API void cairn_test_purge_fail(int on) { atomic_store(&purge_refused, on != 0); }
 
 /* True when the fault hook says this request must fail. */
 static bool injected_failure(void) {
@@ -155,13 +159,21 @@ void os_unmap(void *p, size_t size) {
     atomic_fetch_add_explicit(&n_munmap, 1, memory_order_relaxed);
 }
 
-/* Promise: the range stays mapped and reads back as zeros; its physical
- * pages go back to the kernel now (MADV_DONTNEED), so RSS drops at once. */
-void os_purge(void *p, size_t size) {
-    if (!size) return;
-    madvise(p, size, MADV_DONTNEED);
+/* Promise: the range stays mapped. On true its physical pages went back
+ * to the kernel (MADV_DONTNEED), so RSS drops at once and the range reads
+ * back as zeros. On false nothing is promised about its contents: the
+ * kernel refuses locked pages (mlock, mlockall) and may have dropped only
+ * the part before the first of them, so a caller must not assume zeros. */
+bool os_purge(void *p, size_t size) {
+    if (!size) return true;
+    if (atomic_load_explicit(&purge_refused, memory_order_relaxed)) return false;
+    int saved = errno;                   /* free keeps errno, even here */
+    bool ok = madvise(p, size, MADV_DONTNEED) == 0;
+    errno = saved;
+    if (!ok) return false;
     atomic_fetch_add_explicit(&n_purge, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&purged, size, memory_order_relaxed);
+    return true;
 }
 
 static void account_resize(size_t old_size, size_t new_size) {

@@ -156,7 +156,7 @@ void page_release(heap_t *h, page_t *pg) {
 }
 
 /* ---- purging ------------------------------------------------------------------ */
-typedef struct run { small_seg_t *s; unsigned lo, n; } run_t;
+typedef struct run { small_seg_t *s; unsigned lo, n; bool zeroed; } run_t;
 
 static uint64_t run_mask(unsigned lo, unsigned n) {
     return (n == 64 ? ~(uint64_t)0 : (((uint64_t)1 << n) - 1)) << lo;
@@ -177,14 +177,17 @@ static run_t claim_run(heap_t *h, page_t *oldest, uint64_t young, uint64_t *got)
     uint64_t m = run_mask(lo, hi - lo);
     s->free_mask &= ~m;
     s->busy_mask |= m;
-    return (run_t){ s, lo, hi - lo };
+    return (run_t){ s, lo, hi - lo, false };
 }
 
-/* Purged runs are free and clean again (seg_lock held). */
+/* Purged runs are free and clean again (seg_lock held). A run the kernel
+ * refused to purge (locked memory) keeps its bytes and its state, so it is
+ * not marked zero; it leaves the dirty queue all the same, as retrying
+ * would only be refused again. */
 static void restore_runs(heap_t *h, const run_t *r, unsigned n) {
     for (unsigned k = 0; k < n; k++) {
         uint64_t m = run_mask(r[k].lo, r[k].n);
-        for (unsigned j = r[k].lo; j < r[k].lo + r[k].n; j++) {
+        for (unsigned j = r[k].lo; r[k].zeroed && j < r[k].lo + r[k].n; j++) {
             r[k].s->pages[j].mem = PM_REFAULT | PM_ZERO_TAIL;
             r[k].s->pages[j].resident = 0;
         }
@@ -207,7 +210,8 @@ uint64_t segments_purge(heap_t *h, uint64_t target, uint64_t young, bool wait) {
     lock_release(&h->seg_lock);
     if (!n) return 0;
     for (unsigned k = 0; k < n; k++)
-        os_purge((char *)runs[k].s + ((size_t)runs[k].lo << PAGE_SHIFT), (size_t)runs[k].n << PAGE_SHIFT);
+        runs[k].zeroed = os_purge((char *)runs[k].s + ((size_t)runs[k].lo << PAGE_SHIFT),
+                                  (size_t)runs[k].n << PAGE_SHIFT);
     lock_acquire(&h->seg_lock);
     restore_runs(h, runs, n);
     lock_release(&h->seg_lock);

@@ -115,7 +115,7 @@ t exports 30 bash -c '
     done
     for n in cairn_stats_get cairn_stats_print cairn_options_print cairn_class_count \
              cairn_class_size cairn_size_class cairn_small_max cairn_large_max \
-             cairn_check_heap cairn_test_os_fail cairn_thread_done; do
+             cairn_check_heap cairn_test_os_fail cairn_test_purge_fail cairn_thread_done; do
         grep -qx "$n" <<<"$syms" || { echo "missing export: $n"; miss=1; }
     done
     # C++ operator new/delete, every form

@@ -6,9 +6,11 @@
  * (LB_ZERO); once merged or reused they are cleared. The fresh cases are
  * checked from outside: the OS pages of a fresh 16 KiB or 1 MiB calloc
  * block past its first stay untouched (mincore, before anything reads
- * them: a read maps the zero page, which mincore counts). */
+ * them: a read maps the zero page, which mincore counts). Memory whose
+ * purge the kernel refused (locked pages) is not zero and is cleared. */
 #include "testutil.h"
 #include <pthread.h>
+#include <stdbool.h>
 #include <sys/mman.h>
 
 enum { N = 300 };
@@ -138,6 +140,55 @@ static void large_reused(void)
     }
 }
 
+/* Dirty blocks of `size` freed, then a trim whose purges are refused, as
+ * the kernel refuses them for locked memory: the pages keep their bytes,
+ * so calloc must still clear what it hands out. `lock` asks the kernel
+ * itself (mlock of each block's pages); without it the test hook refuses. */
+static int lock_blocks(void **p, size_t n, size_t size, bool on)
+{
+    size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+    for (size_t i = 0; i < n; i++) {
+        uintptr_t lo = (uintptr_t)p[i] & ~(uintptr_t)(pg - 1);
+        uintptr_t hi = ((uintptr_t)p[i] + size + pg - 1) & ~(uintptr_t)(pg - 1);
+        if ((on ? mlock((void *)lo, hi - lo) : munlock((void *)lo, hi - lo)) != 0) return errno;
+    }
+    return 0;
+}
+
+static bool refused_purge(size_t size, bool lock)
+{
+    static void *p[N];
+    dirty_blocks(p, N, size);
+    int err = lock ? lock_blocks(p, N, size, true) : 0;
+    if (err) {
+        printf("t_calloc: mlock refused (%s): the kernel's own refusal not tried\n", strerror(err));
+        lock_blocks(p, N, size, false);
+        free_all(p, N);
+        return false;
+    }
+    static void *old[N];
+    memcpy(old, p, sizeof p);
+    free_all(p, N);
+    if (!lock) cairn_test_purge_fail(1);
+    A_malloc_trim(0);
+    cairn_test_purge_fail(0);
+    calloc_all_zero(p, N, size, lock ? "after a purge of locked pages" : "after a refused purge");
+    free_all(p, N);
+    if (lock) lock_blocks(old, N, size, false);
+    return true;
+}
+
+static void refused_purges(void)
+{
+    void *keep = A_malloc(24);          /* the segment stays: its pages are purged */
+    CHECK(keep);
+    const size_t sz[] = { 48, 1000, 4000, 12000 };
+    for (size_t k = 0; k < sizeof sz / sizeof sz[0]; k++) refused_purge(sz[k], false);
+    for (size_t k = 0; k < sizeof sz / sizeof sz[0]; k++)
+        if (!refused_purge(sz[k], true)) break;
+    A_free(keep);
+}
+
 /* Random calloc/malloc/free with patterns: calloc never sees old bytes,
  * malloc'd blocks keep theirs. */
 static void random_mix(void)
@@ -179,6 +230,7 @@ int main(void)
     reuse(by_owner, "after local frees");
     reuse(by_other_thread, "after remote frees");
     reuse(then_trim, "after a trim");
+    refused_purges();
     random_mix();
     CHECK(heap_check_ok());
     printf("t_calloc: ok (%s API)\n", A_NAME);
