@@ -13,18 +13,32 @@
 /* A large block from the arena of the calling thread's heap. */
 void *large_alloc_here(size_t size, size_t align) {
     heap_t *h = heap_for_thread();
-    bool zero;
+    size_t zero;
     return h ? large_alloc(h->arena, size, align, &zero) : NULL;
 }
 
-/* calloc of a large block: a block cut from memory never handed out since
- * it was mapped is zero already but for the free-block fields at its
- * start, so its pages are not written (nor made resident) here. */
+/* Clear the first `total` bytes of large block p, but for what the arena
+ * knows is zero (`zero`, LB_KNOWN_ZERO flags): a block cut from memory
+ * never handed out since it was mapped is zero but for the free-block
+ * fields at its start; one whose pages the kernel purged since they were
+ * last written is zero in every OS page wholly past those fields, so only
+ * its first and last partial pages are cleared. Pages not written here
+ * are not made resident: the program pays only for what it touches. */
+static void clear_large(char *p, size_t total, size_t zero) {
+    if (zero & LB_ZERO) { memset(p, 0, total > LB_ZERO_FROM ? LB_ZERO_FROM : total); return; }
+    size_t pg = os_page_size();
+    char *lo = (char *)align_up((uintptr_t)p + LB_ZERO_FROM, pg);
+    char *hi = (char *)((uintptr_t)(p + total) & ~(uintptr_t)(pg - 1));
+    if (!(zero & LB_ZPAGES) || hi <= lo) { memset(p, 0, total); return; }
+    memset(p, 0, (size_t)(lo - p));
+    memset(hi, 0, (size_t)(p + total - hi));
+}
+
 static void *large_calloc(size_t total) {
     heap_t *h = heap_for_thread();
-    bool zero = false;
-    void *p = h ? large_alloc(h->arena, total, MIN_ALIGN, &zero) : NULL;
-    if (p) memset(p, 0, zero && total > LB_ZERO_FROM ? LB_ZERO_FROM : total);
+    size_t zero = 0;
+    char *p = h ? large_alloc(h->arena, total, MIN_ALIGN, &zero) : NULL;
+    if (p) clear_large(p, total, zero);
     return p;
 }
 

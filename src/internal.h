@@ -322,8 +322,9 @@ typedef struct arena_totals {
 } arena_totals_t;
 void   arenas_init(void);
 arena_t *arena_for(heap_t *h);
-/* *zero: the payload past its first LB_ZERO_FROM bytes is known zero. */
-void  *large_alloc(arena_t *a, size_t size, size_t align, bool *zero);
+/* *zero: what is known zero of the block (LB_ZERO: its payload past the
+ * first LB_ZERO_FROM bytes; LB_ZPAGES: the OS pages wholly past them). */
+void  *large_alloc(arena_t *a, size_t size, size_t align, size_t *zero);
 void   large_free(void *p, large_seg_t *s);
 size_t large_usable(const void *p, large_seg_t *s);
 size_t large_usable_checked(const void *p, large_seg_t *s, const char *freed, const char *invalid);

@@ -196,8 +196,9 @@ static void free_remove(arena_t *a, lblock_t *b) {
 }
 
 /* Make b a free block of `size` in the index, `dirty` of its bytes perhaps
- * resident (freed at `when`); `keep`: LB_PURGED and LB_ZERO, as they
- * hold for it (a part of a block keeps the block's). */
+ * resident (freed at `when`); `keep`: LB_PURGED, LB_ZERO and LB_ZPAGES, as
+ * they hold for it (a part of a block keeps the block's: a split writes
+ * only the new part's fields, which no zero flag covers). */
 static void free_insert(arena_t *a, lblock_t *b, size_t size, uint64_t dirty, uint64_t when,
                         size_t keep) {
     unsigned fl, sl;
@@ -331,12 +332,12 @@ static size_t block_need(size_t size) {
 /* Hand out `need` bytes of free block b with the payload aligned to align:
  * a gap in front and the tail stay free. The block's dirty bytes go first
  * to the part handed out (reused memory), the rest to gap and tail. *zero
- * tells whether the payload past its first LB_ZERO_FROM bytes is zero. */
-static lblock_t *carve(arena_t *a, lblock_t *b, size_t need, size_t align, bool *zero) {
+ * gets what is known zero of it (LB_KNOWN_ZERO flags). */
+static lblock_t *carve(arena_t *a, lblock_t *b, size_t need, size_t align, size_t *zero) {
     uint64_t d = b->dirty, when = b->freed_at;
-    size_t keep = b->size_flags & (LB_PURGED | LB_ZERO), purged = keep & LB_PURGED, size = lb_size(b);
+    size_t keep = b->size_flags & (LB_PURGED | LB_KNOWN_ZERO), purged = keep & LB_PURGED, size = lb_size(b);
     free_remove(a, b);
-    *zero = keep & LB_ZERO;
+    *zero = keep & LB_KNOWN_ZERO;
     uint64_t mine = min64(d, need);
     d -= mine;
     if (purged) stats_refault(need - mine);
@@ -361,7 +362,7 @@ static lblock_t *carve(arena_t *a, lblock_t *b, size_t need, size_t align, bool 
     return b;
 }
 
-void *large_alloc(arena_t *a, size_t size, size_t align, bool *zero) {
+void *large_alloc(arena_t *a, size_t size, size_t align, size_t *zero) {
     size_t need = block_need(size);
     size_t want = align > LB_GRAIN ? need + align + LB_MIN : need;
     pthread_mutex_lock(&a->lock);
@@ -378,13 +379,14 @@ void *large_alloc(arena_t *a, size_t size, size_t align, bool *zero) {
 
 /* ---- free ------------------------------------------------------------------------------- */
 /* Merge free b (`dirty` of its bytes perhaps resident) with its mergeable
- * neighbours and index the result. */
+ * neighbours and index the result. A merged block holds a stale header
+ * inside, so it is not known zero. */
 static void coalesce_insert(arena_t *a, lblock_t *b, uint64_t dirty, uint64_t now) {
-    size_t size = lb_size(b), purged = b->size_flags & LB_PURGED;
+    size_t size = lb_size(b), keep = b->size_flags & (LB_PURGED | LB_KNOWN_ZERO);
     if (b->prev_size && lb_mergeable(lb_prev(b))) {
         lblock_t *p = lb_prev(b);
         dirty += p->dirty;
-        purged |= p->size_flags & LB_PURGED;
+        keep = (keep | p->size_flags) & LB_PURGED;
         free_remove(a, p);
         size += lb_size(p);
         b->size_flags |= LB_FREE;      /* its stale header now reads as freed */
@@ -393,11 +395,11 @@ static void coalesce_insert(arena_t *a, lblock_t *b, uint64_t dirty, uint64_t no
     lblock_t *n = (lblock_t *)((char *)b + size);
     if (lb_mergeable(n)) {
         dirty += n->dirty;
-        purged |= n->size_flags & LB_PURGED;
+        keep = (keep | n->size_flags) & LB_PURGED;
         free_remove(a, n);
         size += lb_size(n);
     }
-    free_insert(a, b, size, dirty, now, purged);
+    free_insert(a, b, size, dirty, now, keep);
 }
 
 void large_free(void *p, large_seg_t *s) {
@@ -439,7 +441,7 @@ size_t large_usable(const void *p, large_seg_t *s) {
 /* Grow live block b (size old) into its free successor n up to need. */
 static void grow_into(arena_t *a, lblock_t *b, lblock_t *n, size_t old, size_t need) {
     uint64_t d = n->dirty, when = n->freed_at;
-    size_t keep = n->size_flags & (LB_PURGED | LB_ZERO), total = old + lb_size(n);
+    size_t keep = n->size_flags & (LB_PURGED | LB_KNOWN_ZERO), total = old + lb_size(n);
     free_remove(a, n);
     uint64_t mine = min64(d, need - old);
     d -= mine;
@@ -484,6 +486,7 @@ bool large_resize_inplace(void *p, large_seg_t *s, size_t size) {
 typedef struct claim {
     lblock_t *blk[PURGE_BATCH];
     large_seg_t *seg[PURGE_BATCH];
+    bool zeroed[PURGE_BATCH];          /* the kernel purged blk[i]'s pages */
     unsigned nb, ns;
 } claim_t;
 
@@ -506,23 +509,27 @@ static uint64_t claim(arena_t *a, uint64_t target, uint64_t young, claim_t *c) {
     return got;
 }
 
-/* Return the claimed memory to the kernel (no lock held). */
-static void release_claimed(const claim_t *c) {
+/* Return the claimed memory to the kernel (no lock held): the OS pages
+ * wholly past each block's fields, the pages LB_ZPAGES speaks of. */
+static void release_claimed(claim_t *c) {
     size_t pg = os_page_size();
     for (unsigned i = 0; i < c->nb; i++) {
         lblock_t *b = c->blk[i];
         uintptr_t lo = align_up((uintptr_t)b + sizeof(lblock_t), pg);
         uintptr_t hi = ((uintptr_t)b + lb_size(b)) & ~(uintptr_t)(pg - 1);
-        if (hi > lo) os_purge((void *)lo, hi - lo);
+        c->zeroed[i] = hi <= lo || os_purge((void *)lo, hi - lo);
     }
     for (unsigned i = 0; i < c->ns; i++) os_unmap(c->seg[i], c->seg[i]->size);
 }
 
-/* Put purged blocks back, clean (lock held). */
+/* Put purged blocks back, clean (lock held). A purge writes nothing, so
+ * what was known zero stays so; the kernel's purge makes the pages zero,
+ * its refusal (locked memory) leaves their bytes. */
 static void restore_claimed(arena_t *a, const claim_t *c, uint64_t now) {
     for (unsigned i = 0; i < c->nb; i++) {
         lblock_t *b = c->blk[i];
-        b->size_flags = (b->size_flags & ~LB_FLAGS) | LB_FREE | LB_PURGED;
+        size_t zero = (b->size_flags & LB_KNOWN_ZERO) | (c->zeroed[i] ? LB_ZPAGES : 0);
+        b->size_flags = (b->size_flags & ~LB_FLAGS) | LB_FREE | LB_PURGED | zero;
         coalesce_insert(a, b, 0, now);
     }
 }
@@ -608,11 +615,17 @@ static bool header_ok(const arena_t *a, const large_seg_t *s) {
 }
 
 /* The walk's view of block b (after prev, whose mergeable state is given). */
-/* Is a block marked LB_ZERO zero where it says? Its first 4 KiB past the
- * free-block fields and its last 64 bytes are read (reading untouched
- * pages maps no memory): a sample, not a proof. */
+/* Is a block marked LB_ZERO or LB_ZPAGES zero where it says? The first
+ * 4 KiB and the last 64 bytes of what it says is zero are read (reading
+ * untouched or purged pages maps no memory): a sample, not a proof. */
 static bool zero_sampled(const lblock_t *b) {
-    const uint8_t *p = (const uint8_t *)b + LB_HDR + LB_ZERO_FROM, *end = (const uint8_t *)b + lb_size(b);
+    const uint8_t *p = (const uint8_t *)b + sizeof(lblock_t), *end = (const uint8_t *)b + lb_size(b);
+    if (!(b->size_flags & LB_ZERO)) {                 /* LB_ZPAGES: whole OS pages */
+        size_t pg = os_page_size();
+        p = (const uint8_t *)align_up((uintptr_t)p, pg);
+        end = (const uint8_t *)((uintptr_t)end & ~(uintptr_t)(pg - 1));
+        if (end <= p) return true;
+    }
     const uint8_t *head = end - p > 4096 ? p + 4096 : end, *tail = end - p > 64 ? end - 64 : p;
     uint8_t any = 0;
     for (const uint8_t *q = p; q < head; q++) any |= *q;
@@ -629,7 +642,7 @@ static unsigned block_flags(const large_seg_t *s, lblock_t *b, bool prev_free) {
     if (live_test(s, (char *)b + LB_HDR)) f |= LW_LIVE_BIT;
     if (lb_mergeable(b) && prev_free) f |= LW_TWO_FREE;
     if (lb_mergeable(b) && (!!b->dirty != !!(b->size_flags & LB_DIRTY) || b->dirty > sz)) f |= LW_BAD_DIRTY;
-    if ((b->size_flags & LB_ZERO) && (!lb_free(b) || !zero_sampled(b))) f |= LW_BAD_ZERO;
+    if ((b->size_flags & LB_KNOWN_ZERO) && (!lb_free(b) || !zero_sampled(b))) f |= LW_BAD_ZERO;
     return f;
 }
 

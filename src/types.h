@@ -213,7 +213,11 @@ typedef struct small_seg {
  * LB_ZERO_FROM) is zero: cut from a fresh mapping, never merged */
 #define LB_ZERO    ((size_t)16)
 #define LB_ZERO_FROM (sizeof(lblock_t) - LB_HDR)
-#define LB_FLAGS   ((size_t)0x1F)
+/* free, and every OS page wholly past the free-block fields is zero: the
+ * kernel purged them and nothing wrote there since (never merged) */
+#define LB_ZPAGES  ((size_t)32)
+#define LB_KNOWN_ZERO (LB_ZERO | LB_ZPAGES)
+#define LB_FLAGS   ((size_t)0x3F)
 #define LB_SIZE_MASK (((size_t)1 << 48) - 64)   /* sizes are multiples of LB_GRAIN */
 
 /* Boundary-tag header of a large block: prev_size is the size of the block

@@ -47,30 +47,46 @@ static void free_all(void **p, size_t n)
     for (size_t i = 0; i < n; i++) A_free(p[i]);
 }
 
-/* The first tests of the process: blocks from a fresh segment, b of bs
- * bytes (16 KiB: small blocks; 1 MiB: large ones, cut from the first
- * segment of the large heap). */
-static void fresh_untouched(size_t b, size_t bs)
+static bool thp_always(void)
 {
     FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
     char thp[128] = "";
     if (f) { if (!fgets(thp, sizeof thp, f)) thp[0] = 0; fclose(f); }
-    enum { B = 64 };
-    static void *p[B];
-    CHECK(b <= B);
-    size_t pg = (size_t)sysconf(_SC_PAGESIZE), untouched = 0, tail_pages = 0;
-    for (size_t i = 0; i < b; i++) CHECK((p[i] = A_calloc(1, bs)) != NULL);
+    return strstr(thp, "[always]") != NULL;
+}
+
+/* OS pages past the first of each of the b blocks of bs bytes at p that
+ * are not resident (mincore), of *tail_pages in all. Call it before
+ * anything reads them: a read maps the zero page, which mincore counts. */
+static size_t untouched_pages(void **p, size_t b, size_t bs, size_t *tail_pages)
+{
+    size_t pg = (size_t)sysconf(_SC_PAGESIZE), untouched = 0;
+    *tail_pages = 0;
     for (size_t i = 0; i < b; i++) {
         uintptr_t lo = ((uintptr_t)p[i] + pg) & ~(uintptr_t)(pg - 1), hi = ((uintptr_t)p[i] + bs) & ~(uintptr_t)(pg - 1);
         for (uintptr_t a = lo; a < hi; a += pg) {
             unsigned char v = 0;
             CHECK(mincore((void *)a, pg, &v) == 0);
-            tail_pages++;
+            ++*tail_pages;
             untouched += !(v & 1);
         }
     }
+    return untouched;
+}
+
+/* The first tests of the process: blocks from a fresh segment, b of bs
+ * bytes (16 KiB: small blocks; 1 MiB: large ones, cut from the first
+ * segment of the large heap). */
+static void fresh_untouched(size_t b, size_t bs)
+{
+    enum { B = 64 };
+    static void *p[B];
+    CHECK(b <= B);
+    size_t tail_pages;
+    for (size_t i = 0; i < b; i++) CHECK((p[i] = A_calloc(1, bs)) != NULL);
+    size_t untouched = untouched_pages(p, b, bs, &tail_pages);
     for (size_t i = 0; i < b; i++) check_zero(p[i], bs, "fresh");   /* after mincore: reads map pages */
-    if (strstr(thp, "[always]")) {
+    if (thp_always()) {
         printf("fresh: THP is always on here, residency not checked (%zu of %zu untouched)\n", untouched, tail_pages);
     } else {
         CHECK(tail_pages >= b, "%zu-byte blocks span %zu OS pages past their first", bs, tail_pages);
@@ -79,6 +95,45 @@ static void fresh_untouched(size_t b, size_t bs)
         printf("fresh %zu-byte blocks: %zu of %zu OS pages past the first of each untouched\n", bs, untouched, tail_pages);
     }
     free_all(p, b);
+}
+
+/* Large blocks written, freed and purged by a trim, then taken again by
+ * calloc. Pages the kernel purged read zero and are left alone (LB_ZPAGES):
+ * only the first and last partial OS pages are cleared, so the rest stay
+ * untouched. With the purges refused (the test hook) nothing is known
+ * zero and every byte is cleared. A live block in front keeps the segment
+ * in the arena. */
+static void large_purged(bool refused)
+{
+    enum { L = 3 };
+    static void *p[L];
+    const size_t sz[L] = { 1 << 20, 300000, 70000 };
+    void *keep = A_malloc(40000);
+    CHECK(keep);
+    for (int i = 0; i < L; i++) {
+        CHECK((p[i] = A_malloc(sz[i])) != NULL);
+        memset(p[i], 0x5A, A_usable(p[i]));
+    }
+    free_all(p, L);
+    cairn_test_purge_fail(refused);
+    A_malloc_trim(0);
+    cairn_test_purge_fail(0);
+    size_t untouched = 0, pages = 0, tail;
+    for (int i = 0; i < L; i++) {
+        CHECK((p[i] = A_calloc(1, sz[i])) != NULL);
+        untouched += untouched_pages(&p[i], 1, sz[i], &tail);
+        pages += tail;
+    }
+    for (int i = 0; i < L; i++) check_zero(p[i], sz[i], refused ? "large, purge refused" : "large, purged");
+    if (refused)
+        CHECK(untouched == 0, "large calloc after a refused purge: %zu of %zu pages not written", untouched, pages);
+    else if (!thp_always())
+        CHECK(untouched + 3 * L >= pages, "large calloc after a purge wrote its pages: %zu of %zu untouched",
+              untouched, pages);
+    printf("large, purge %s: %zu of %zu OS pages past the first of each untouched\n",
+           refused ? "refused" : "done", untouched, pages);
+    free_all(p, L);
+    A_free(keep);
 }
 
 struct batch { void **p; size_t n; };
@@ -227,6 +282,8 @@ int main(void)
     fresh_untouched(3, (size_t)1 << 20);       /* large first: no cached segment yet */
     fresh_untouched(64, 16384);
     large_reused();
+    large_purged(false);
+    large_purged(true);
     reuse(by_owner, "after local frees");
     reuse(by_other_thread, "after remote frees");
     reuse(then_trim, "after a trim");
