@@ -154,8 +154,9 @@ void *huge_alloc(size_t size, size_t align, bool zero) {
     if (!h) h = align > SEG_SIZE ? os_map_aligned(psize + off, align, off)
                                  : os_map_aligned(psize + off, SEG_SIZE, 0);
     if (!h) return NULL;
-    h->kind = SEG_HUGE;
     if (h->map_size < psize + off) h->map_size = psize + off;
+    if (!segmap_prepare((uintptr_t)h + off, 1)) { os_unmap(h, h->map_size); return NULL; }
+    h->kind = SEG_HUGE;
     h->off = off;
     h->size = h->map_size - off - guard;
     char *p = (char *)h + off;

@@ -30,6 +30,7 @@ void cairn_init(void) {
     if (atomic_compare_exchange_strong(&init_state, &s, 1)) {
         key_init();
         os_init();
+        segmap_init();
         sizeclass_init();
         options_init();
         arenas_init();

@@ -121,6 +121,8 @@ void *os_map_aligned(size_t size, size_t align, size_t offset);
 void  os_advise_huge(void *p, size_t size);
 void  os_unmap(void *p, size_t size);
 bool  os_purge(void *p, size_t size);   /* true: now reads zero */
+bool  os_readonly(void *p, size_t size);
+bool  os_writable(void *p, size_t size);
 bool  os_remap_inplace(void *p, size_t old_size, size_t new_size);
 void *os_remap_aligned(void *p, size_t old_size, size_t new_size, size_t align);
 uint64_t os_clock_ms(void);          /* monotonic milliseconds            */
@@ -176,6 +178,10 @@ static inline unsigned segmap_get_live(uintptr_t a) {
     _Atomic uint8_t *m = segmap_slot(a);
     return m ? *(const uint8_t *)m : MAP_NONE;
 }
+void segmap_init(void);
+/* Make the map writable where it records [a, a + size): false when out of
+ * memory. Call it for new memory before segmap_set records it. */
+bool segmap_prepare(uintptr_t a, size_t size);
 void segmap_set(uintptr_t a, unsigned v);
 /* The header governing p, or NULL when p is in no cairn chunk. */
 void *segmap_header(const void *p);

@@ -284,8 +284,13 @@ static bool arena_grow(arena_t *a, size_t need) {
     uint64_t resident = 0;
     large_seg_t *s = size == SEG_SIZE ? seg_cache_take(&resident) : NULL;
     size_t fresh = s ? 0 : LB_ZERO;
-    if (s) memset(s, 0, sizeof *s + 2 * (size / LB_GRAIN / 8));  /* header and bitmaps */
-    else if (!(s = os_map_aligned(size, SEG_SIZE, 0))) return false;  /* zeroed */
+    if (!s && !(s = os_map_aligned(size, SEG_SIZE, 0))) return false;  /* zeroed */
+    if (!segmap_prepare((uintptr_t)s, size)) {
+        if (fresh) os_unmap(s, size);
+        else seg_cache_put(s, resident);
+        return false;
+    }
+    if (!fresh) memset(s, 0, sizeof *s + 2 * (size / LB_GRAIN / 8));  /* header and bitmaps */
     s->kind = SEG_LARGE;
     s->chunks = (uint8_t)(size / SEG_SIZE);
     s->size = size;

@@ -270,6 +270,22 @@ uint64_t os_rss_rollup(void) {
 /* Promise: the pages of [p, p + size) (page aligned) become inaccessible
  * (none) or readable and writable again; false if the kernel refused
  * (too many mappings, say), and then nothing changed. */
+/* Promise: the page-aligned range keeps its contents and faults on a
+ * write. A page never written stays unpopulated even in a program that
+ * locks its memory (a locked read-only page maps the kernel's shared zero
+ * page), and read-only private memory is not committed. */
+bool os_readonly(void *p, size_t size) {
+    return mprotect(p, size, PROT_READ) == 0;
+}
+
+/* Promise: the page-aligned range becomes readable and writable with its
+ * contents kept; or false (the fault hook; the kernel out of memory or of
+ * mappings) and it stays as it was. */
+bool os_writable(void *p, size_t size) {
+    if (injected_failure()) return false;
+    return mprotect(p, size, PROT_READ | PROT_WRITE) == 0;
+}
+
 bool os_protect(void *p, size_t size, bool none) {
     return mprotect(p, size, none ? PROT_NONE : PROT_READ | PROT_WRITE) == 0;
 }

@@ -142,7 +142,8 @@ static lock_t zero_lock;
 static bool zero_init(void) {
     uint8_t *base = os_map_aligned(ZERO_BYTES, SEG_SIZE, 0);
     uint64_t *bits = os_map(ZERO_SLOTS / 8);
-    if (!base || !bits || !os_protect(base, ZERO_BYTES, true)) return false;
+    if (!base || !bits || !segmap_prepare((uintptr_t)base, ZERO_BYTES) || !os_protect(base, ZERO_BYTES, true))
+        return false;
     for (size_t c = 0; c < ZERO_BYTES / SEG_SIZE; c++) segmap_set((uintptr_t)base + c * SEG_SIZE, MAP_ZERO);
     zero_bits = bits;
     __atomic_store_n(&zero_base, base, __ATOMIC_RELEASE);

@@ -52,7 +52,10 @@ static small_seg_t *small_seg_new(heap_t *h, uint64_t now) {
     else if ((s = os_map_aligned(SEG_SIZE, SEG_SIZE, 0)) != NULL)
         for (unsigned i = 1; i < PAGES_PER_SEG; i++) s->pages[i].mem = PM_ZERO_TAIL;   /* fresh */
     else return NULL;
-    if (SECURE && !guard_pages(s, true)) { seg_unmap_or_cache(s, resident); return NULL; }
+    if (!segmap_prepare((uintptr_t)s, SEG_SIZE) || (SECURE && !guard_pages(s, true))) {
+        seg_unmap_or_cache(s, resident);
+        return NULL;
+    }
     s->kind = SEG_SMALL;
     s->heap = h;
     s->free_mask = ALL_PAGES & ~GUARD_MASK;

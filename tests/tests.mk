@@ -25,7 +25,7 @@ TEST_HDRS   := tests/testutil.h include/cairn.h
 CXX         ?= g++
 TESTS       ?=
 
-STD_TESTS  := t_api t_calloc t_exact t_sizeclass t_trim t_pooled t_idle t_options t_holes t_limits t_exitdtor t_reuse t_stress t_remote t_threads t_fork t_faults t_misuse t_secure
+STD_TESTS  := t_api t_calloc t_locked t_exact t_sizeclass t_trim t_pooled t_idle t_options t_holes t_limits t_exitdtor t_reuse t_stress t_remote t_threads t_fork t_faults t_misuse t_secure
 PFX_TESTS  := t_internal t_ledger t_api t_calloc t_stress t_faults t_misuse t_remote t_threads t_fork
 ASAN_TESTS := t_api t_calloc t_sizeclass t_reuse t_stress t_faults t_remote
 TSAN_TESTS := t_remote t_threads t_stress
