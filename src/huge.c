@@ -98,8 +98,10 @@ static int cache_pick(size_t map_size) {
 }
 
 /* A cached mapping resized to exactly map_size (its resident pages are
- * reused; mremap trims or extends it, moving pages if it must), or NULL. */
-static huge_hdr_t *cache_take(size_t map_size) {
+ * reused; mremap trims or extends it, moving pages if it must), or NULL.
+ * *used: how many of its first bytes held an earlier block; an extension
+ * past them is fresh and reads zero. */
+static huge_hdr_t *cache_take(size_t map_size, size_t *used) {
     huge_hdr_t *h = NULL;
     pthread_mutex_lock(&huge_mu);
     int i = cache_pick(map_size);
@@ -108,6 +110,7 @@ static huge_hdr_t *cache_take(size_t map_size) {
         decay_observe(&cache_decay);
     }
     pthread_mutex_unlock(&huge_mu);
+    if (h) *used = h->map_size < map_size ? h->map_size : map_size;
     if (!h || h->map_size == map_size) return h;
     if (os_remap_inplace(h, h->map_size, map_size)) { h->map_size = map_size; return h; }
     huge_hdr_t *moved = os_remap_aligned(h, h->map_size, map_size, SEG_SIZE);
@@ -148,9 +151,10 @@ void *huge_alloc(size_t size, size_t align, bool zero) {
     size_t off = align <= pg ? pg : align < SEG_SIZE ? align : SEG_SIZE;
     size_t psize = align_up(size, pg) + guard;
     if (psize < size || psize + off < psize) { errno = ENOMEM; return NULL; }
-    huge_hdr_t *h = off == pg ? cache_take(psize + off) : NULL;
+    size_t used = 0;
+    huge_hdr_t *h = off == pg ? cache_take(psize + off, &used) : NULL;
     if (SECURE && h) os_protect((char *)h + off, h->map_size - off, false);
-    if (h && zero) memset((char *)h + off, 0, h->map_size - off);   /* reused: dirty */
+    if (h && zero) memset((char *)h + off, 0, used - off);   /* reused: dirty up to `used` */
     if (!h) h = align > SEG_SIZE ? os_map_aligned(psize + off, align, off)
                                  : os_map_aligned(psize + off, SEG_SIZE, 0);
     if (!h) return NULL;

@@ -139,11 +139,17 @@ static uint64_t *zero_bits;
 static unsigned zero_hint;
 static lock_t zero_lock;
 
+/* May be the process's first allocation (malloc(0) in a constructor that
+ * runs before cairn's): cairn is set up first, the segment map with it. */
 static bool zero_init(void) {
+    cairn_init();
     uint8_t *base = os_map_aligned(ZERO_BYTES, SEG_SIZE, 0);
     uint64_t *bits = os_map(ZERO_SLOTS / 8);
-    if (!base || !bits || !segmap_prepare((uintptr_t)base, ZERO_BYTES) || !os_protect(base, ZERO_BYTES, true))
+    if (!base || !bits || !segmap_prepare((uintptr_t)base, ZERO_BYTES) || !os_protect(base, ZERO_BYTES, true)) {
+        if (base) os_unmap(base, ZERO_BYTES);
+        if (bits) os_unmap(bits, ZERO_SLOTS / 8);
         return false;
+    }
     for (size_t c = 0; c < ZERO_BYTES / SEG_SIZE; c++) segmap_set((uintptr_t)base + c * SEG_SIZE, MAP_ZERO);
     zero_bits = bits;
     __atomic_store_n(&zero_base, base, __ATOMIC_RELEASE);

@@ -22,14 +22,21 @@ static void all_writable(void) {
     for (size_t i = 0; i < MAP_PARTS / 64; i++) atomic_store(&part_writable[i], ~(uint64_t)0);
 }
 
-/* From cairn_init, before any mapping is recorded. If the kernel refuses,
- * the map simply stays writable. */
-void segmap_init(void) {
-    if (!os_readonly((void *)cairn_segmap, MAP_BYTES)) all_writable();
-}
-
 static bool part_ready(size_t i) {
     return atomic_load_explicit(&part_writable[i / 64], memory_order_acquire) >> (i % 64) & 1;
+}
+
+/* From cairn_init: every part not marked writable becomes read-only (a
+ * part recorded in before, by a path that ran ahead of cairn_init, keeps
+ * its writes). If the kernel refuses, the map simply stays writable. */
+void segmap_init(void) {
+    for (size_t i = 0, j; i < MAP_PARTS; i = j) {
+        for (j = i; j < MAP_PARTS && part_ready(j) == part_ready(i); j++) {}
+        if (!part_ready(i) && !os_readonly((void *)&cairn_segmap[i * MAP_PART], (j - i) * MAP_PART)) {
+            all_writable();
+            return;
+        }
+    }
 }
 
 /* Make the map writable where it records [a, a + size); false (out of
@@ -47,11 +54,13 @@ bool segmap_prepare(uintptr_t a, size_t size) {
 
 /* Record v for a's chunk. Callers prepared the part when they mapped the
  * memory; one that could not (realloc moving a huge block, whose old
- * mapping is already gone) makes the whole map writable if it must. */
+ * mapping is already gone) makes the whole map writable if it must: that
+ * merges the map's mappings into one, so neither the fault hook nor the
+ * kernel's limit on mappings stands in its way. */
 void segmap_set(uintptr_t a, unsigned v) {
     cairn_assert((a >> ADDR_BITS) == 0);
     if (unlikely(!part_ready((a >> SEG_SHIFT) / MAP_PART)) && !segmap_prepare(a, 1)) {
-        if (!os_writable((void *)cairn_segmap, MAP_BYTES)) cairn_fatal("cannot write the segment map at", (void *)a);
+        if (!os_protect((void *)cairn_segmap, MAP_BYTES, false)) cairn_fatal("cannot write the segment map at", (void *)a);
         all_writable();
     }
     atomic_store_explicit(&cairn_segmap[a >> SEG_SHIFT], (uint8_t)v, memory_order_release);

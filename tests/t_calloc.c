@@ -244,6 +244,37 @@ static void refused_purges(void)
     A_free(keep);
 }
 
+/* Huge blocks (above 32 MiB) freed into the cache of mappings and taken
+ * again by calloc: the part that held the old block is cleared, and a
+ * part the cache grew by (mremap: fresh pages) is left untouched. */
+static void huge_reused(void)
+{
+    size_t mib = (size_t)1 << 20, pg = (size_t)sysconf(_SC_PAGESIZE);
+    unsigned char *p = A_malloc(40 * mib);
+    CHECK(p);
+    memset(p, 0x77, 40 * mib);
+    A_free(p);                                   /* cached */
+    unsigned char *q = A_calloc(1, 64 * mib);    /* the cached mapping, grown */
+    CHECK(q);
+    size_t fresh = 0, tail = 0;
+    for (size_t off = 48 * mib; off < 64 * mib; off += pg, tail++) {
+        unsigned char v = 0;
+        CHECK(mincore(q + off, pg, &v) == 0);
+        fresh += !(v & 1);
+    }
+    check_zero(q, 64 * mib, "huge, reused and grown");
+    if (!thp_always())
+        CHECK(fresh * 4 >= tail * 3, "huge calloc wrote the pages its mapping grew by: %zu of %zu untouched",
+              fresh, tail);
+    printf("huge, reused and grown: %zu of %zu OS pages past the old block untouched\n", fresh, tail);
+    memset(q, 0x78, 64 * mib);
+    A_free(q);
+    q = A_calloc(1, 48 * mib);                   /* the same mapping, trimmed */
+    CHECK(q);
+    check_zero(q, 48 * mib, "huge, reused and trimmed");
+    A_free(q);
+}
+
 /* Random calloc/malloc/free with patterns: calloc never sees old bytes,
  * malloc'd blocks keep theirs. */
 static void random_mix(void)
@@ -284,6 +315,7 @@ int main(void)
     large_reused();
     large_purged(false);
     large_purged(true);
+    huge_reused();
     reuse(by_owner, "after local frees");
     reuse(by_other_thread, "after remote frees");
     reuse(then_trim, "after a trim");

@@ -59,6 +59,16 @@ $(TB)/std/%: tests/%.c $(TEST_HDRS) $(BUILD)/libcairn.so tests/tests.mk
 	@mkdir -p $(@D)
 	$(CC) $(TEST_CFLAGS) $< -o $@ -L$(BUILD) -lcairn -Wl,-rpath,$(abspath $(BUILD)) $(LDLIBS)
 
+# t_early: a library whose constructor allocates first (malloc(0)), and a
+# program linked to it but not to cairn: the runner preloads each library.
+$(TB)/std/libearly.so: tests/early_lib.c tests/tests.mk
+	@mkdir -p $(@D)
+	$(CC) $(TEST_CFLAGS) -fPIC -shared $< -o $@
+$(TB)/std/t_early: tests/t_early.c $(TEST_HDRS) $(TB)/std/libearly.so tests/tests.mk
+	@mkdir -p $(@D)
+	$(CC) $(TEST_CFLAGS) $< -o $@ -L$(TB)/std -learly -Wl,-rpath,$(abspath $(TB)/std) $(LDLIBS)
+test-build: $(TB)/std/t_early
+
 # C++: operator new/delete through libcairn.so
 $(TB)/std/t_cxx: tests/t_cxx.cpp include/cairn.h $(BUILD)/libcairn.so tests/tests.mk
 	@mkdir -p $(@D)
