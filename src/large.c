@@ -367,19 +367,46 @@ static lblock_t *carve(arena_t *a, lblock_t *b, size_t need, size_t align, size_
     return b;
 }
 
-void *large_alloc(arena_t *a, size_t size, size_t align, size_t *zero) {
-    size_t need = block_need(size);
-    size_t want = align > LB_GRAIN ? need + align + LB_MIN : need;
-    pthread_mutex_lock(&a->lock);
-    lblock_t *b = find_fit(a, want);
-    if (!b && arena_grow(a, search_size(want))) b = find_fit(a, want);
-    if (!b) { pthread_mutex_unlock(&a->lock); errno = ENOMEM; return NULL; }
+/* Take `need` bytes (aligned) of free block b of a, whose lock the caller
+ * holds, and drop the lock. */
+static void *take(arena_t *a, lblock_t *b, size_t need, size_t align, size_t *zero) {
     b = carve(a, b, need, align, zero);
     a->nalloc++;
     a->live_bytes += lb_size(b) - LB_HDR;
     decay_observe(&a->decay);
     pthread_mutex_unlock(&a->lock);
     return (char *)b + LB_HDR;
+}
+
+/* Before arena a grows, a block that fits from another arena whose lock is
+ * free: memory other threads freed serves this one rather than a new
+ * segment (and its free goes back there, to its segment's arena). */
+static void *borrow(const arena_t *a, size_t need, size_t want, size_t align, size_t *zero) {
+    for (unsigned k = 1; k < n_arenas; k++) {
+        arena_t *o = &arenas[(a->index + k) % n_arenas];
+        if (pthread_mutex_trylock(&o->lock) != 0) continue;
+        lblock_t *b = find_fit(o, want);
+        if (b) return take(o, b, need, align, zero);
+        pthread_mutex_unlock(&o->lock);
+    }
+    return NULL;
+}
+
+void *large_alloc(arena_t *a, size_t size, size_t align, size_t *zero) {
+    size_t need = block_need(size);
+    size_t want = align > LB_GRAIN ? need + align + LB_MIN : need;
+    pthread_mutex_lock(&a->lock);
+    lblock_t *b = find_fit(a, want);
+    if (!b && n_arenas > 1) {
+        pthread_mutex_unlock(&a->lock);
+        void *p = borrow(a, need, want, align, zero);
+        if (p) return p;
+        pthread_mutex_lock(&a->lock);
+        b = find_fit(a, want);
+    }
+    if (!b && arena_grow(a, search_size(want))) b = find_fit(a, want);
+    if (!b) { pthread_mutex_unlock(&a->lock); errno = ENOMEM; return NULL; }
+    return take(a, b, need, align, zero);
 }
 
 /* ---- free ------------------------------------------------------------------------------- */

@@ -3,6 +3,7 @@
  * repeating a mixed workload does not grow mapped memory (no leak); huge
  * mappings are returned on free. */
 #include "testutil.h"
+#include <pthread.h>
 
 static size_t small_max, large_max;
 
@@ -115,11 +116,47 @@ static void huge_unmap(void)
           rss_in / KiB, rss_out / KiB);
 }
 
+/* Large blocks another thread's arena freed serve this thread before its
+ * own arena grows: the main thread (the first heap, arena 0) frees N
+ * blocks, then a new thread (another heap, so another arena when there
+ * are several; CAIRN_ARENAS=1 makes it the same one) takes N of the same
+ * size, and they must come from the space the main thread freed rather
+ * than from a new segment. Run first, before other threads exist. */
+enum { XN = 24 };
+static void *xa[XN];
+
+static void *take_blocks(void *arg)
+{
+    for (int i = 0; i < XN; i++) CHECK((xa[i] = A_malloc(100 * KiB)) != NULL);
+    return arg;
+}
+
+static void across_arenas(void)
+{
+    void *mine[XN];
+    uintptr_t lo = UINTPTR_MAX, hi = 0;
+    for (int i = 0; i < XN; i++) {
+        CHECK((mine[i] = A_malloc(100 * KiB)) != NULL);
+        memset(mine[i], 0x42, 100 * KiB);
+        lo = (uintptr_t)mine[i] < lo ? (uintptr_t)mine[i] : lo;
+        hi = (uintptr_t)mine[i] + 100 * KiB > hi ? (uintptr_t)mine[i] + 100 * KiB : hi;
+    }
+    for (int i = 0; i < XN; i++) A_free(mine[i]);
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, take_blocks, NULL) == 0);
+    CHECK(pthread_join(t, NULL) == 0);
+    int inside = 0;
+    for (int i = 0; i < XN; i++) inside += (uintptr_t)xa[i] >= lo && (uintptr_t)xa[i] < hi;
+    CHECK(inside == XN, "a new thread's large blocks: %d of %d in the space the main thread freed", inside, XN);
+    for (int i = 0; i < XN; i++) A_free(xa[i]);
+}
+
 int main(void)
 {
     watchdog(120);
     small_max = cairn_small_max();
     large_max = cairn_large_max();
+    across_arenas();
     coalescing();
     steady_state();
     huge_unmap();
