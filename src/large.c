@@ -541,14 +541,19 @@ static uint64_t claim(arena_t *a, uint64_t target, uint64_t young, claim_t *c) {
     return got;
 }
 
-/* Return the claimed memory to the kernel (no lock held): the OS pages
- * wholly past each block's fields, the pages LB_ZPAGES speaks of. */
-static void release_claimed(claim_t *c) {
+/* The OS pages wholly past free block b's fields, [*lo, *hi) (empty when
+ * *hi <= *lo): what a purge returns and what LB_ZPAGES speaks of. */
+static void whole_pages(const lblock_t *b, uintptr_t *lo, uintptr_t *hi) {
     size_t pg = os_page_size();
+    *lo = align_up((uintptr_t)b + sizeof(lblock_t), pg);
+    *hi = ((uintptr_t)b + lb_size(b)) & ~(uintptr_t)(pg - 1);
+}
+
+/* Return the claimed memory to the kernel (no lock held). */
+static void release_claimed(claim_t *c) {
     for (unsigned i = 0; i < c->nb; i++) {
-        lblock_t *b = c->blk[i];
-        uintptr_t lo = align_up((uintptr_t)b + sizeof(lblock_t), pg);
-        uintptr_t hi = ((uintptr_t)b + lb_size(b)) & ~(uintptr_t)(pg - 1);
+        uintptr_t lo, hi;
+        whole_pages(c->blk[i], &lo, &hi);
         c->zeroed[i] = hi <= lo || os_purge((void *)lo, hi - lo);
     }
     for (unsigned i = 0; i < c->ns; i++) os_unmap(c->seg[i], c->seg[i]->size);
@@ -653,10 +658,11 @@ static bool header_ok(const arena_t *a, const large_seg_t *s) {
 static bool zero_sampled(const lblock_t *b) {
     const uint8_t *p = (const uint8_t *)b + sizeof(lblock_t), *end = (const uint8_t *)b + lb_size(b);
     if (!(b->size_flags & LB_ZERO)) {                 /* LB_ZPAGES: whole OS pages */
-        size_t pg = os_page_size();
-        p = (const uint8_t *)align_up((uintptr_t)p, pg);
-        end = (const uint8_t *)((uintptr_t)end & ~(uintptr_t)(pg - 1));
-        if (end <= p) return true;
+        uintptr_t lo, hi;
+        whole_pages(b, &lo, &hi);
+        if (hi <= lo) return true;
+        p = (const uint8_t *)lo;
+        end = (const uint8_t *)hi;
     }
     const uint8_t *head = end - p > 4096 ? p + 4096 : end, *tail = end - p > 64 ? end - 64 : p;
     uint8_t any = 0;
