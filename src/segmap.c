@@ -33,6 +33,7 @@ void segmap_init(void) {
     for (size_t i = 0, j; i < MAP_PARTS; i = j) {
         for (j = i; j < MAP_PARTS && part_ready(j) == part_ready(i); j++) {}
         if (!part_ready(i) && !os_readonly((void *)&cairn_segmap[i * MAP_PART], (j - i) * MAP_PART)) {
+            (void)os_protect((void *)cairn_segmap, MAP_BYTES, false);   /* undo the runs done */
             all_writable();
             return;
         }
