@@ -25,10 +25,25 @@ static long list_len(const page_t *pg, const block_t *b) {
     return n;
 }
 
+/* Line 2's copies, which other threads' frees read, say what line 1 says. */
+static bool shared_copies_match(const page_t *pg) {
+    return pg->shared.key == pg->key && pg->shared.mark == pg->mark && pg->shared.recip == pg->recip &&
+           pg->shared.start_lim == pg->start_lim && pg->shared.block_size == pg->block_size;
+}
+
+/* Page 0 of a segment holds the header in its page_t slot; what free and
+ * realloc read from a page there must say "no blocks" (types.h). */
+static bool page0_blank(const small_seg_t *s) {
+    const page_t *p0 = &s->pages[0];
+    return !p0->recip && !p0->start_lim && !p0->shared.recip && !p0->shared.start_lim &&
+           !p0->in_use && !p0->holes;
+}
+
 static int check_page(const heap_t *h, const page_t *pg, FILE *report) {
     int bad = 0;
     if (!pg->in_use || pg->heap != h || pg->block_size != cairn_class_size_tab[pg->cls] ||
-        pg->reserved != PAGE_SIZE_ / pg->block_size || pg->capacity > pg->reserved) {
+        pg->reserved != PAGE_SIZE_ / pg->block_size || pg->capacity > pg->reserved ||
+        !shared_copies_match(pg)) {
         PROBLEM("page %p: header inconsistent\n", (const void *)pg);
         return bad;
     }
@@ -67,7 +82,7 @@ typedef struct check_ctx {
 static int check_segment(const heap_t *h, const small_seg_t *s, check_ctx_t *c) {
     int bad = 0;
     FILE *report = c->report;
-    if (s->kind != SEG_SMALL || s->heap != h || segmap_header(s) != s)
+    if (s->kind != SEG_SMALL || s->heap != h || segmap_header(s) != s || !page0_blank(s))
         PROBLEM("segment %p: header inconsistent\n", (const void *)s);
     if ((s->dirty_mask & ~s->free_mask) || ((s->free_mask | s->busy_mask) & 1) || (s->free_mask & s->busy_mask) ||
         ((s->free_mask | s->busy_mask) & GUARD_MASK))

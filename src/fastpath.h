@@ -91,25 +91,39 @@ static inline FAST void *raw_malloc(size_t size) {
  * below one limit (page_set_capacity), so the test is one compare. A page
  * not in use has limit 0, so nothing passes. lim is pg->start_lim as the
  * caller may read it: plainly by the owner, relaxed by others. */
-static inline FAST bool small_block_start(const page_t *pg, uintptr_t a, uint64_t lim) {
-    uint64_t prod = (uint64_t)(a & (PAGE_SIZE_ - 1)) * pg->recip;
+static inline FAST bool block_start(uintptr_t a, uint64_t recip, uint64_t lim) {
+    uint64_t prod = (uint64_t)(a & (PAGE_SIZE_ - 1)) * recip;
     return (prod << 32 | prod >> 32) < lim;
 }
-
-static inline FAST page_t *small_page_of(uintptr_t a) {
-    small_seg_t *s = (small_seg_t *)(a & ~(uintptr_t)SEG_MASK);
-    return &s->pages[(a >> PAGE_SHIFT) & (PAGES_PER_SEG - 1)];
+static inline FAST bool small_block_start(const page_t *pg, uintptr_t a, uint64_t lim) {
+    return block_start(a, pg->recip, lim);
 }
 
-/* What is wrong with freeing a, in pg's page, as a block of at least
- * `size` bytes (free_sized; 0 when not given, and the test folds away):
- * FM_OK, or why it is misuse. The block is then marked free. */
+/* The page of a, an address in a small segment: pages[] starts the
+ * segment, so it is the base plus the page index times 256, one shift and
+ * one mask of a. */
+#define PAGE_T_SHIFT 8
+_Static_assert(sizeof(page_t) == (size_t)1 << PAGE_T_SHIFT && offsetof(small_seg_t, pages) == 0,
+               "small_page_of's arithmetic");
+static inline FAST small_seg_t *small_seg_of(uintptr_t a) {
+    return (small_seg_t *)(a & ~(uintptr_t)SEG_MASK);
+}
+static inline FAST page_t *small_page_of(uintptr_t a) {
+    uintptr_t off = (a >> (PAGE_SHIFT - PAGE_T_SHIFT)) & ((uintptr_t)(PAGES_PER_SEG - 1) << PAGE_T_SHIFT);
+    return (page_t *)((uintptr_t)small_seg_of(a) + off);
+}
+
+/* What is wrong with freeing a as a block of at least `size` bytes
+ * (free_sized; 0 when not given, and the test folds away) of a page with
+ * these reciprocal, limit, block size and mark: FM_OK, or why it is
+ * misuse. The block is then marked free. The owner passes its page's line
+ * 1 fields; another thread their copies in line 2 (small_free_remote). */
 enum { FM_OK, FM_INVALID, FM_SIZE, FM_DOUBLE };
-static inline FAST int small_free_check(const page_t *pg, uintptr_t a, size_t size, uint64_t lim) {
-    if (unlikely(!small_block_start(pg, a, lim))) return FM_INVALID;
-    if (unlikely(size > pg->block_size)) return FM_SIZE;
+static inline FAST int block_free_check(uintptr_t a, size_t size, uint64_t recip, uint64_t lim,
+                                        uint32_t block_size, uintptr_t mark) {
+    if (unlikely(!block_start(a, recip, lim))) return FM_INVALID;
+    if (unlikely(size > block_size)) return FM_SIZE;
     block_t *b = (block_t *)a;
-    uintptr_t mark = pg->mark;
     if (unlikely(b->cookie == mark)) return FM_DOUBLE;
     b->cookie = mark;
     return FM_OK;
@@ -117,10 +131,12 @@ static inline FAST int small_free_check(const page_t *pg, uintptr_t a, size_t si
 void free_misuse(void *p, int why);     /* reports and aborts */
 
 /* Free: the segment map says a small segment holds p. A block of this
- * thread's page is checked (small_free_check) and goes on the page's local
- * list; another thread's goes to small_free_remote, which checks it the
- * same way. The segment map entry of a live block was written before the
- * block was handed out and stays until it is freed: a plain load. */
+ * thread's segment (its heap is read from the segment header, which nobody
+ * writes) is checked (block_free_check) and goes on the page's local list;
+ * another thread's goes to small_free_remote, which checks it the same way
+ * from the page's second line. The segment map entry of a live block was
+ * written before the block was handed out and stays until it is freed: a
+ * plain load. */
 static inline FAST void raw_free_sized(void *p, size_t size) {
     uintptr_t a = (uintptr_t)p;
     if (unlikely(segmap_get_live(a) != MAP_SMALL)) {
@@ -129,11 +145,11 @@ static inline FAST void raw_free_sized(void *p, size_t size) {
     }
     page_t *pg = small_page_of(a);
     heap_t *h = cairn_tl_heap;
-    if (unlikely(pg->heap != h)) {
+    if (unlikely(small_seg_of(a)->heap != h)) {
         small_free_remote(p, size);
         return;
     }
-    int why = small_free_check(pg, a, size, pg->start_lim);
+    int why = block_free_check(a, size, pg->recip, pg->start_lim, pg->block_size, pg->mark);
     if (unlikely(why != FM_OK)) {
         free_misuse(p, why);
         return;

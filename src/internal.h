@@ -275,6 +275,7 @@ static inline uint32_t page_block_index(const page_t *pg, uintptr_t a) {
 static inline void page_set_capacity(page_t *pg, uint32_t cap) {
     STORE_RELAXED(pg->capacity, cap);
     STORE_RELAXED(pg->start_lim, block_start_limit(pg->block_size, (uint32_t)pg->recip, cap));
+    STORE_RELAXED(pg->shared.start_lim, pg->start_lim);
 }
 /* Raise or drop reasons (PF_*) for frees of pg to take the slow path. */
 void     page_slow_set(page_t *pg, uint8_t why);

@@ -104,6 +104,10 @@ void page_init(page_t *pg, heap_t *h, unsigned cls) {
     pg->reserved = (uint32_t)(PAGE_SIZE_ / bs);
     STORE_RELAXED(pg->block_size, bs);
     pg->recip = (uint32_t)((((uint64_t)1 << 32) + bs - 1) / bs);
+    pg->shared.key = pg->key;
+    pg->shared.mark = pg->mark;
+    pg->shared.recip = pg->recip;
+    STORE_RELAXED(pg->shared.block_size, bs);
     pg->cls = (uint8_t)cls;
     STORE_RELAXED(pg->in_use, 1);
     pg->free_slow = 0;
@@ -456,11 +460,12 @@ void small_free_slow(block_t *b) {
  * atomic add to a shared counter. */
 NOINLINE void small_free_remote(void *p, size_t size) {
     page_t *pg = small_page_of((uintptr_t)p);
-    int why = small_free_check(pg, (uintptr_t)p, size, LOAD_RELAXED(pg->start_lim));
+    int why = block_free_check((uintptr_t)p, size, pg->shared.recip, LOAD_RELAXED(pg->shared.start_lim),
+                               LOAD_RELAXED(pg->shared.block_size), pg->shared.mark);
     if (why != FM_OK) free_misuse(p, why);
     block_t *b = p;
-    heap_t *owner = pg->heap;
-    uintptr_t key = pg->key, end = (uintptr_t)page_end_mark(pg);
+    heap_t *owner = page_segment(pg)->heap;
+    uintptr_t key = pg->shared.key, end = (uintptr_t)page_end_mark(pg);
     uintptr_t old = atomic_load_explicit(&pg->thread_free, memory_order_relaxed), want;
     do {
         uintptr_t head = (uintptr_t)tf_head(old);

@@ -139,7 +139,8 @@ void page_release(heap_t *h, page_t *pg) {
     OWNER_ADD(h->local_frees, pending);           /* statistics: its last frees */
     STORE_RELAXED(pg->in_use, 0);
     STORE_RELAXED(pg->block_size, 0);
-    pg->recip = 0;
+    STORE_RELAXED(pg->shared.block_size, 0);
+    pg->recip = pg->shared.recip = 0;
     page_set_capacity(pg, 0);
     pg->free = pg->local_free = page_end_mark(pg);
     pg->local_counted = 0;

@@ -100,8 +100,9 @@ typedef struct block {
 
 struct heap;
 
-/* One 64 KiB page of a small segment, holding blocks of one class; 128
- * bytes, the first cache line holding all the fast paths read.
+/* One 64 KiB page of a small segment, holding blocks of one class; 256
+ * bytes: the first cache line holds all the owner's fast paths read, the
+ * second all another thread's free reads and writes.
  * Invariant (owner's view, between calls), with page_used() = used - cur_bias:
  *   count(free) + count(local_free) + hole_blocks + page_used() == capacity <= reserved
  * where `used` still counts blocks sitting in thread_free until collected.
@@ -125,7 +126,7 @@ typedef struct page {
     /* What the free-time block test compares against (fastpath.h); set
      * with the capacity by page_set_capacity. 0 when the page is not in use. */
     uint64_t start_lim;
-    /* ---- cache line 2: remote frees and the slow paths -------------------- */
+    /* ---- cache line 2: other threads' frees --------------------------------- */
     /* Blocks freed by other threads: any thread pushes, the owner takes
      * all. Bit 0 (TF_FULL) is set by the owner while the page sits on the
      * full list; a remote free that sees it raises heap->full_dirty, so
@@ -137,9 +138,20 @@ typedef struct page {
      * a list without walking it (each block was last written on another
      * core: a cache miss apiece). The links are encoded as above. */
     _Atomic(uintptr_t) thread_free __attribute__((aligned(64)));
+    /* Copies of key, mark, recip, start_lim and block_size, written with
+     * them, read by other threads' frees (small_free_remote) so that those
+     * never read line 1, which the owner writes on every malloc and free:
+     * a producer/consumer pair would otherwise move it between their cores
+     * on every call (xmalloc). */
+    struct {
+        uintptr_t key, mark;
+        uint64_t recip, start_lim;
+        uint32_t block_size;
+    } shared;
+    /* ---- cache lines 3 and 4: the owner's slow paths --------------------- */
     /* In use: owner's avail[cls] or full queue. Free and dirty: the heap's
      * dirty queue (heap->seg_lock). */
-    struct page *next, *prev;
+    struct page *next __attribute__((aligned(64))), *prev;
     uintptr_t sweep_sig;             /* owner: list state at the last sweep */
     /* Free pages only (heap->seg_lock): */
     uint64_t freed_at;               /* ms clock when the page became free */
@@ -176,10 +188,23 @@ typedef struct page {
      * after one), so a working set that empties and refills its pages
      * does not give them back and re-carve them each time (page.c). */
     uint8_t kept;
-} page_t;
-_Static_assert(sizeof(page_t) == 128, "page_t is two cache lines");
+} __attribute__((aligned(256))) page_t;
+_Static_assert(sizeof(page_t) == 256, "page_t is four cache lines");
 
-/* A segment of small pages, owned by one heap. Header lives in page 0.
+/* A segment of small pages, owned by one heap. Page 0 holds no blocks;
+ * its page_t slot holds the header instead, so pages[] starts the segment
+ * and the page of an address is the base plus a shifted offset
+ * (small_page_of). The header's fields sit where page 0's page_t has
+ * fields no code reads for a page not in use; page 0's recip, start_lim,
+ * their copies, in_use and holes stay zero, so no pointer into page 0
+ * passes free's block test. `kind` is the first byte, as in every segment
+ * and huge header. `heap` is written when the segment is set up for a
+ * heap (small_seg_new; a cached segment may go to another heap), so it is
+ * fixed while any page of the segment is in use, and every page in use
+ * has pg->heap == heap: free's owner test reads it from page 0's fourth
+ * line, which no page_t field uses and nothing else writes.
+ * (Reading pg->heap instead would make a remote free read line 1 of the
+ * page, which its owner writes on every call.)
  * Masks, used_pages and the list links are guarded by heap->seg_lock.
  * Invariant: for i >= 1 exactly one of: pages[i].in_use, bit i of
  * free_mask (free, may be handed out), bit i of busy_mask (free, being
@@ -187,15 +212,27 @@ _Static_assert(sizeof(page_t) == 128, "page_t is two cache lines");
  * free_mask: free pages not purged since they were last used, and these
  * are exactly the pages on the heap's dirty queue. */
 typedef struct small_seg {
-    uint8_t kind;                    /* SEG_SMALL                          */
-    struct heap *heap;               /* owner                              */
-    struct small_seg *next, *prev;   /* heap's segment list                */
-    uint64_t free_mask;
-    uint64_t dirty_mask;
-    uint64_t busy_mask;
-    uint32_t used_pages;
-    page_t pages[PAGES_PER_SEG] __attribute__((aligned(64)));
+    union {
+        page_t pages[PAGES_PER_SEG];
+        struct {
+            /* page 0's line 1, written under seg_lock */
+            uint8_t kind;                    /* SEG_SMALL                      */
+            uint32_t used_pages;
+            struct small_seg *next, *prev;   /* heap's segment list            */
+            uint64_t free_mask;
+            uint64_t dirty_mask;
+            uint64_t busy_mask;
+            char zero[0xc0 - 0x30];          /* page 0's recip, start_lim, ... */
+            /* page 0's line 4: no page_t field is there, so this line is
+             * read by free and never written */
+            struct heap *heap;               /* owner                          */
+        };
+    };
 } small_seg_t;
+_Static_assert(offsetof(small_seg_t, busy_mask) + 8 <= offsetof(page_t, recip) &&
+               offsetof(small_seg_t, heap) >= offsetof(page_t, kept) + 1 &&
+               offsetof(small_seg_t, heap) % 64 == 0,
+               "the header overlaps only what page 0 never uses");
 
 /* ---- large blocks (TLSF) ------------------------------------------------ */
 #define FL_COUNT   26

@@ -194,6 +194,10 @@ done
 for c in double-free-hole double-free-hole-remote; do
     abort "misuse-$c" "double free of 0x" env CAIRN_PURGE_DELAY=40 "$T/std/t_misuse" "$c"
 done
+for c in segment-header-local segment-header-far segment-header-remote segment-header-far-remote; do
+    abort "misuse-$c" "invalid free of 0x" "$T/std/t_misuse" "$c"
+done
+abort "misuse-segment-header-usable" "malloc_usable_size of invalid pointer 0x" "$T/std/t_misuse" segment-header-usable
 for c in free-stack interior-small interior-large interior-huge interior-huge-16 foreign-mmap foreign-static \
          freed-huge-interior; do
     abort "misuse-$c" "invalid free of 0x" "$T/std/t_misuse" "$c"
@@ -441,6 +445,9 @@ t arm64-page16k-hook-api 120 env CAIRN_TEST_PAGE_SIZE=16384 $XQ "$XT/std/t_api"
 for c in double-free-small double-free-large double-free-huge interior-small interior-large foreign-mmap; do
     abort "arm64-misuse-$c" "$([[ $c == double* ]] && echo double || echo invalid) free of 0x" \
         $XQ "$XT/std/t_misuse" "$c"
+done
+for c in segment-header-local segment-header-far-remote; do
+    abort "arm64-misuse-$c" "invalid free of 0x" $XQ -p 65536 -a "$XT/std/t_misuse" "$c"
 done
 abort "arm64-misuse-foreign-glibc" "invalid free of 0x" $XQ "$XT/pfx/t_misuse" foreign-glibc
 abort "arm64-misuse-free-sized-small" "wrong size passed to free_sized for 0x" $XQ "$XT/std/t_misuse" free-sized-small

@@ -158,6 +158,17 @@ int main(int argc, char **argv)
         A_free(p);
         say(c, p + 4096);
         A_free(hide_ptr(p + 4096));
+    } else if (!strncmp(c, "segment-header-", 15)) {
+        /* page 0 of a small segment holds the header in its page slot
+         * (types.h): pointers into it, at a field and past the slots, are
+         * no blocks, whether freed by the owner or by another thread */
+        p = must(A_malloc(48));
+        char *seg = (char *)((uintptr_t)p & ~(uintptr_t)(4 * MiB - 1));
+        char *q = hide_ptr(seg + (strstr(c, "-far") ? 32768 : 16));
+        say(c, q);
+        if (strstr(c, "-remote")) free_in_thread(q);
+        else if (strstr(c, "-usable")) CHECK(A_usable(q) == 0, "returned a size");
+        else A_free(q);
     } else if (!strcmp(c, "free-stack")) {
         char buf[256];
         memset(buf, 0, sizeof buf);
