@@ -58,7 +58,7 @@ static int check_page(const heap_t *h, const page_t *pg, FILE *report) {
              (uint64_t)nt > page_used(pg) || pg->cur_bias != (h->cur[pg->cls] == pg))
         PROBLEM("page %p: counts free %ld + local %ld + holes %u + used %u != capacity %u\n",
                 (const void *)pg, nf, nl, pg->hole_blocks, page_used(pg), pg->capacity);
-    if (nl >= 0 && pg->local_counted > nl)
+    if (nl >= 0 && (pg->local_counted > nl || (pg->local_free == pg->local_exact && pg->local_counted != nl)))
         PROBLEM("page %p: %u local frees counted, local list holds %ld\n", (const void *)pg,
                 pg->local_counted, nl);
     if (!!pg->holes != !!(pg->free_slow & PF_HOLES) || (!pg->holes && pg->hole_blocks))

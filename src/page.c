@@ -96,6 +96,7 @@ void page_init(page_t *pg, heap_t *h, unsigned cls) {
     pg->mark = new_page_key(h);
     pg->free = pg->local_free = page_end_mark(pg);
     pg->local_counted = 0;
+    pg->local_exact = NULL;
     atomic_store_explicit(&pg->thread_free, 0, memory_order_relaxed);
     STORE_RELAXED(pg->heap, h);
     STORE_RELAXED(pg->used, 0);
@@ -215,6 +216,7 @@ static void local_moved(heap_t *h, page_t *pg, uint32_t n) {
     pg->local_free = page_end_mark(pg);
     OWNER_ADD(h->local_frees, n - pg->local_counted);
     pg->local_counted = 0;
+    pg->local_exact = NULL;
 }
 
 /* The free list being empty, local_free becomes it whole: its length is
@@ -238,6 +240,31 @@ void page_collect(page_t *pg) {
         local_moved(h, pg, n);
     }
     take_thread_free(h, pg);
+}
+
+/* The remote list (word tf) onto local_free, which is empty: whole,
+ * unwalked, its blocks counted as remote frees already. */
+static void remote_to_local(heap_t *h, page_t *pg, uintptr_t tf) {
+    uint32_t n;
+    pg->local_free = remote_take(h, pg, tf, &n);
+    pg->local_counted = (uint16_t)n;
+    pg->local_exact = pg->local_free;
+}
+
+/* A refill's collect (find_page), the free list being empty: local_free
+ * becomes it whole and the remote list becomes local_free whole, so no
+ * list is walked (merging them read every remote block to find the
+ * list's tail: 5.5% of larson-4t's samples on one core). With holes,
+ * each remote block must be checked, so page_collect does it all. */
+static void page_refill_collect(page_t *pg) {
+    heap_t *h = pg->heap;
+    if (pg->holes || list_end(pg->local_free)) {
+        page_collect(pg);
+        return;
+    }
+    local_to_free(h, pg);
+    uintptr_t tf = atomic_load_explicit(&pg->thread_free, memory_order_relaxed);
+    if (tf & ~TF_FULL) remote_to_local(h, pg, tf);
 }
 
 /* page_collect for heap-wide tidying (thread exit, adoption, pooled
@@ -264,9 +291,7 @@ void page_settle(page_t *pg) {
         take_thread_free(h, pg);        /* whole onto an empty free list, else spliced */
         return;
     }
-    uint32_t n;
-    pg->local_free = remote_take(h, pg, tf, &n);
-    pg->local_counted = (uint16_t)n;
+    remote_to_local(h, pg, tf);
 }
 
 /* Local frees not collected yet (statistics; owner or heap lock). With the
@@ -275,7 +300,7 @@ void page_settle(page_t *pg) {
  * Otherwise the free and local lists, whose lengths add up to what the
  * invariant leaves, are walked side by side until the shorter one ends. */
 uint32_t page_pending_local(const page_t *pg) {
-    if (list_end(pg->local_free)) return 0;
+    if (list_end(pg->local_free) || pg->local_free == pg->local_exact) return 0;
     uint32_t both = local_by_count(pg), n = 0;
     const block_t *f = pg->free, *l = pg->local_free;
     for (; !list_end(f); n++) {
@@ -356,7 +381,7 @@ void heap_rescan_full(heap_t *h) {
 static page_t *find_page(heap_t *h, unsigned cls) {
     page_t *pg;
     while ((pg = h->avail[cls].first) != NULL) {
-        if (list_end(pg->free)) page_collect(pg);
+        if (list_end(pg->free)) page_refill_collect(pg);
         if (list_end(pg->free)) page_extend(pg);
         if (list_end(pg->free) && pg->holes) page_fill_holes(pg);
         if (!list_end(pg->free)) return pg;

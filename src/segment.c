@@ -144,6 +144,7 @@ void page_release(heap_t *h, page_t *pg) {
     page_set_capacity(pg, 0);
     pg->free = pg->local_free = page_end_mark(pg);
     pg->local_counted = 0;
+    pg->local_exact = NULL;
     pg->mem = pg->holes ? PM_REFAULT : 0;     /* its carved bytes were written */
     pg->holes = pg->hole_blocks = 0;
     page_slow_clear(pg, PF_FULL | PF_HOLES);

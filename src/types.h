@@ -155,6 +155,11 @@ typedef struct page {
     uintptr_t sweep_sig;             /* owner: list state at the last sweep */
     /* Free pages only (heap->seg_lock): */
     uint64_t freed_at;               /* ms clock when the page became free */
+    /* owner: local_free's head when it held exactly local_counted blocks
+     * (remote ones put there whole); while local_free still has that
+     * head no local free went onto it, so page_pending_local need not
+     * walk. NULL when unknown. */
+    block_t *local_exact;
     /* Bytes of it that may be resident. Kept through the page's next
      * page_init, so page_extend carves what is warm in one go. */
     uint32_t resident;
@@ -168,8 +173,8 @@ typedef struct page {
     uint16_t capacity;
     uint16_t reserved;
     /* owner: blocks on local_free whose frees the statistics have counted
-     * already (remote frees page_settle moved there), at most its length;
-     * 0 once it is collected. */
+     * already (remote frees page_settle or a refill moved there), at most
+     * its length; 0 once it is collected. */
     uint16_t local_counted;
     uint8_t idle_sweeps;             /* owner: sweeps that found it unchanged */
     /* owner: 1 while this is its class's current page; `used` then counts

@@ -139,6 +139,34 @@ static void exit_with_all_lists(void)
     pthread_barrier_destroy(&xbar);
 }
 
+/* A refill finds both of a page's lists holding blocks: its own frees
+ * become the free list and the other thread's local_free, neither walked
+ * (page.c). Frees made after that onto local_free must still be counted. */
+enum { Y = 400 };
+static void *ys[Y], *zs[Y / 2];
+static void *free_odd(void *arg)
+{
+    (void)arg;
+    for (int i = 1; i < Y; i += 2) A_free(ys[i]);
+    return NULL;
+}
+
+static void refill_with_both_lists(void)
+{
+    cairn_stats_t s0, s1;
+    cairn_stats_get(&s0);
+    for (int i = 0; i < Y; i++) CHECK((ys[i] = A_malloc(3000)) != NULL);
+    for (int i = 0; i < Y; i += 2) A_free(ys[i]);
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, free_odd, NULL) == 0);
+    CHECK(pthread_join(t, NULL) == 0);
+    for (int i = 0; i < Y / 2; i++) CHECK((zs[i] = A_malloc(3000)) != NULL);
+    for (int i = 0; i < Y / 2; i++) A_free(zs[i]);
+    cairn_stats_get(&s1);
+    check_delta("malloc around refills with both lists", s1.malloc_calls - s0.malloc_calls, Y + Y / 2);
+    check_delta("free around refills with both lists", s1.free_calls - s0.free_calls, Y + Y / 2);
+}
+
 int main(void)
 {
     const char *lv = getenv("CAIRN_LEVEL");
@@ -175,6 +203,7 @@ int main(void)
     CHECK(d.live_bytes - e.live_bytes == bytes, "live bytes fell by %" PRIu64 ", want %" PRIu64,
           d.live_bytes - e.live_bytes, bytes);
     exit_with_all_lists();
+    refill_with_both_lists();
     printf("t_exact: level %" PRIu64 ": %" PRIu64 " mallocs and %" PRIu64 " frees counted for %d of each made; "
            "%d frees by a free-only thread counted\n",
            level, c.malloc_calls - a.malloc_calls, c.free_calls - a.free_calls, N + M, K);
