@@ -131,8 +131,8 @@ static inline FAST int block_free_check(uintptr_t a, size_t size, uint64_t recip
 void free_misuse(void *p, int why);     /* reports and aborts */
 
 /* Free: the segment map says a small segment holds p. A block of this
- * thread's segment (its heap is read from the segment header, which nobody
- * writes) is checked (block_free_check) and goes on the page's local list;
+ * thread's segment (its heap is read from the segment header, written only
+ * when the segment is set up) is checked (block_free_check) and goes on the page's local list;
  * another thread's goes to small_free_remote, which checks it the same way
  * from the page's second line. The segment map entry of a live block was
  * written before the block was handed out and stays until it is freed: a

@@ -228,8 +228,8 @@ typedef struct small_seg {
             uint64_t dirty_mask;
             uint64_t busy_mask;
             char zero[0xc0 - 0x30];          /* page 0's recip, start_lim, ... */
-            /* page 0's line 4: no page_t field is there, so this line is
-             * read by free and never written */
+            /* page 0's line 4: no page_t field is there, so free reads a
+             * line written only when the segment is set up */
             struct heap *heap;               /* owner                          */
         };
     };
