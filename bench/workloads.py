@@ -219,6 +219,14 @@ def c_workloads(thread_counts):
                         "quick": dict(threads=1, pairs=60000),
                         "smoke": dict(threads=1, pairs=500)},
                        metric=("ns_per_pair", "ns/pair", "lower")))
+    W.append(CWorkload("glibc-big", "glibc_bench",
+                       "The same fixed-size loops with blocks of 5000 B-16 KiB (batches "
+                       "of 25-1600) on the main thread: 4 to 13 blocks fill a 64 KiB page, "
+                       "so batches empty and refill many pages.",
+                       {"full": dict(threads=1, pairs=1000000, big=1),
+                        "quick": dict(threads=1, pairs=30000, big=1),
+                        "smoke": dict(threads=1, pairs=500, big=1)},
+                       metric=("ns_per_pair", "ns/pair", "lower")))
     multi("glibc-thread", "glibc_bench",
           "glibc bench-malloc-thread style: the same fixed-size loops on N threads at once.",
           {"full": dict(pairs=1200000), "quick": dict(pairs=80000), "smoke": dict(pairs=1000)},

@@ -77,6 +77,9 @@ typedef struct check_ctx {
     unsigned in_use, dirty;          /* pages of the current heap          */
     large_tally_t t;                 /* the current arena                  */
     uint64_t huge_n, huge_bytes;
+    bool all_owned;                  /* every heap's lists could be read   */
+    uint32_t kept_lent;              /* their kept pages on a loan         */
+    uint32_t kept_pool;              /* the pool's count, read under the heap lock */
 } check_ctx_t;
 
 static int check_segment(const heap_t *h, const small_seg_t *s, check_ctx_t *c) {
@@ -121,23 +124,28 @@ static int check_dirty(heap_t *h, unsigned dirty, FILE *report) {
     return bad;
 }
 
-/* h->kept names kept pages of h, each once; with their number equal to
- * the kept pages found on the queues, it names exactly those. */
+/* h's kept order links kept pages of h, each once (a page is on one
+ * queue; the walk stops after kept_pages steps, so a cycle fails too);
+ * with their number equal to the kept pages found on the queues, it names
+ * exactly those. */
 static bool kept_order_ok(const heap_t *h) {
-    for (uint32_t i = 0; i < h->kept_pages; i++) {
-        const page_t *pg = h->kept[i];
-        if (!pg || !pg->kept || pg->heap != h) return false;
-        for (uint32_t j = 0; j < i; j++)
-            if (h->kept[j] == pg) return false;
-    }
-    return true;
+    const page_t *prev = NULL, *pg = h->kept_first;
+    for (uint32_t i = 0; i < h->kept_pages; i++, prev = pg, pg = pg->kept_next)
+        if (!pg || !pg->kept || pg->heap != h || pg->kept_prev != prev) return false;
+    return pg == NULL && h->kept_last == prev;
+}
+
+/* Loans: counted right, within the heap's share, and only to pages of
+ * fewer than KEEP_LEND_BELOW blocks. */
+static bool kept_loans_ok(const heap_t *h, unsigned lent) {
+    return lent == h->kept_lent && lent <= KEEP_LENT_MAX && h->kept_pages - lent <= KEEP_OWN;
 }
 
 /* The heap's queues against what its segments hold (page lock held). */
 static int check_lists(heap_t *h, check_ctx_t *c) {
     int bad = check_dirty(h, c->dirty, c->report);
     FILE *report = c->report;
-    unsigned listed = 0, kept = 0;
+    unsigned listed = 0, kept = 0, lent = 0;
     uint64_t kept_bytes = 0;
     for (unsigned k = 0; k < NCLASSES; k++) {
         if (h->cur[k] != (h->avail[k].first ? h->avail[k].first : &cairn_empty_page))
@@ -148,6 +156,9 @@ static int check_lists(heap_t *h, check_ctx_t *c) {
             if (pg->kept && (h->cur[k] == pg || page_used(pg) != 0 || pg->holes))
                 PROBLEM("heap %p: kept page %p is current, holds blocks or has holes\n", (void *)h, (const void *)pg);
             kept += pg->kept != KEEP_NO;
+            lent += pg->kept_lent;
+            if (pg->kept_lent && (!pg->kept || pg->reserved >= KEEP_LEND_BELOW))
+                PROBLEM("heap %p: page %p holds a loan it may not have\n", (void *)h, (const void *)pg);
             if (pg->kept) kept_bytes += page_carved(pg);
         }
     }
@@ -160,6 +171,8 @@ static int check_lists(heap_t *h, check_ctx_t *c) {
         PROBLEM("heap %p: %u kept pages, %u counted\n", (void *)h, kept, h->kept_pages);
     else if (!kept_order_ok(h))
         PROBLEM("heap %p: the order of kept pages does not list exactly the kept pages\n", (void *)h);
+    else if (!kept_loans_ok(h, lent))
+        PROBLEM("heap %p: %u of %u kept pages on loan, %u counted\n", (void *)h, lent, kept, h->kept_lent);
     if (kept_bytes != h->kept_bytes)
         PROBLEM("heap %p: kept pages hold %llu bytes, %llu counted\n", (void *)h,
                 (unsigned long long)kept_bytes, (unsigned long long)h->kept_bytes);
@@ -204,7 +217,12 @@ static int check_item(const walk_item_t *it, void *arg) {
     FILE *report = c->report;
     int bad = 0;
     switch (it->kind) {
-    case W_HEAP: c->in_use = c->dirty = 0; return 0;
+    case W_HEAP:
+        c->in_use = c->dirty = 0;
+        c->all_owned &= it->owned;
+        c->kept_pool = page_kept_shared();
+        if (it->owned) c->kept_lent += it->heap->kept_lent;
+        return 0;
     case W_SMALL_SEG: return it->owned ? check_segment(it->heap, it->sseg, c) : 0;
     case W_PAGE: return it->owned ? check_page(it->heap, it->page, report) : 0;
     case W_HEAP_END: return it->owned ? check_lists(it->heap, c) : 0;
@@ -229,7 +247,15 @@ static int check_item(const walk_item_t *it, void *arg) {
     }
 }
 
+/* The pool of kept pages lends exactly what the heaps hold past their own
+ * (checked when no other thread owns a heap, so none is changing it). */
 API int cairn_check_heap(FILE *report) {
-    check_ctx_t c = { .report = report };
-    return walk_all(check_item, &c, 0);
+    check_ctx_t c = { .report = report, .all_owned = true };
+    int bad = walk_all(check_item, &c, 0);
+    if (bad >= 0 && c.all_owned && c.kept_lent != c.kept_pool) {
+        if (report) fprintf(report, "kept pages: %u lent by the pool, %u held past the heaps' own\n",
+                            c.kept_pool, c.kept_lent);
+        bad++;
+    }
+    return bad;
 }

@@ -299,6 +299,7 @@ bool     page_to_full(heap_t *h, page_t *pg);
 void     page_queue_remove(page_queue_t *q, page_t *pg);
 void     page_queue_append(page_queue_t *q, page_t *pg);
 void     page_unkeep(heap_t *h, page_t *pg);    /* page.c: no longer a kept empty page */
+uint32_t page_kept_shared(void);                /* page.c: kept pages lent by the pool */
 void     page_retire(heap_t *h, page_t *pg);    /* page.c: an empty page off its queue, back to its segment */
 size_t   page_touched(const page_t *pg);        /* page.c: its carved OS pages less holes */
 void     heap_set_cur(heap_t *h, unsigned cls);

@@ -117,6 +117,7 @@ void page_init(page_t *pg, heap_t *h, unsigned cls) {
     pg->sweep_sig = 0;
     pg->idle_sweeps = 0;
     pg->kept = KEEP_NO;
+    pg->kept_lent = 0;
     pg->next = pg->prev = NULL;
 }
 
@@ -427,34 +428,92 @@ NOINLINE void *small_refill(heap_t *h, unsigned cls) {
  * and taking it again a moment later costs a lock, the dirty-pool
  * bookkeeping and re-carving every block; a working set of a few pages
  * that empties and refills (a batch freed, then allocated again) paid
- * that each time. So up to KEEP_EMPTY_MAX such pages stay on their
- * queue, blocks on local_free, until a refill reaches them or a sweep
- * finds them still empty (heap_sweep). Pages with holes go back.
+ * that each time. So such pages stay on their queue, blocks on
+ * local_free, until a refill reaches them or a sweep finds them still
+ * empty (heap_sweep). Pages with holes go back.
+ * How many: KEEP_OWN per heap, and for pages of fewer than KEEP_LEND_BELOW
+ * blocks up to KEEP_LENT_MAX more on loan from a process-wide pool of
+ * KEEP_SHARED_MAX. Those large classes need the loan: a batch of a few
+ * hundred of their blocks empties dozens of pages, and every page past
+ * the budget was given back and re-carved on each round, a cost each of
+ * their few blocks bears a large share of. The pool bounds what idle
+ * threads hold between them: 1 MiB each, plus 32 MiB in all.
  * The budget goes to the pages that emptied last: with it spent, the one
- * kept longest goes back. Otherwise pages of a class the program has moved
- * away from would hold the budget until the next sweep, and every page of
- * the class now in use would be given back and re-carved as it empties. */
+ * kept longest goes back (the oldest of the heap's own, for a page that
+ * cannot borrow). Otherwise pages of a class the program has moved away
+ * from would hold the budget until the next sweep, and every page of the
+ * class now in use would be given back and re-carved as it empties. */
+static _Atomic uint32_t kept_shared;   /* sum over heaps of kept_lent */
+
+uint32_t page_kept_shared(void) { return atomic_load_explicit(&kept_shared, memory_order_relaxed); }
+
+static bool may_borrow(const page_t *pg) { return pg->reserved < KEEP_LEND_BELOW; }
+
+/* A page of the pool for h, if h may have one more and the pool has one. */
+static bool pool_take(heap_t *h) {
+    if (h->kept_lent >= KEEP_LENT_MAX) return false;
+    if (atomic_fetch_add_explicit(&kept_shared, 1, memory_order_relaxed) < KEEP_SHARED_MAX) return true;
+    atomic_fetch_sub_explicit(&kept_shared, 1, memory_order_relaxed);
+    return false;
+}
+
+/* The page to push out for pg: the oldest kept, or for a page that cannot
+ * borrow, the oldest of the heap's own (there are KEEP_OWN of them). */
+static page_t *keep_victim(const heap_t *h, const page_t *pg) {
+    page_t *v = h->kept_first;
+    if (!may_borrow(pg))
+        while (v->kept_lent) v = v->kept_next;
+    return v;
+}
+
+/* Keep pg: on a loan if it has one, else in one of the heap's own places,
+ * pushing out the oldest if none is free. A victim on a loan passes it to
+ * pg (taken again before the victim's page_unkeep gives it back). */
+static void keep_place(heap_t *h, page_t *pg) {
+    bool lent = false;
+    if (h->kept_pages - h->kept_lent >= KEEP_OWN && !(may_borrow(pg) && (lent = pool_take(h)))) {
+        page_t *v = keep_victim(h, pg);
+        if ((lent = v->kept_lent) != 0) atomic_fetch_add_explicit(&kept_shared, 1, memory_order_relaxed);
+        page_retire(h, v);               /* unkeeps it */
+    }
+    pg->kept_lent = lent;
+    h->kept_lent += lent;
+}
+
 static void page_emptied(heap_t *h, page_t *pg) {
     if (pg->holes) {
         page_retire(h, pg);
         return;
     }
-    if (h->kept_pages == KEEP_EMPTY_MAX) page_retire(h, h->kept[0]);   /* unkeeps it */
+    keep_place(h, pg);
     pg->kept = KEEP_ONE_SWEEP;
-    h->kept[h->kept_pages++] = pg;
+    pg->kept_next = NULL;
+    pg->kept_prev = h->kept_last;
+    if (h->kept_last) h->kept_last->kept_next = pg;
+    else h->kept_first = pg;
+    h->kept_last = pg;
+    h->kept_pages++;
     OWNER_ADD(h->kept_bytes, page_carved(pg));       /* statistics */
 }
 
 /* pg is taken into use again, or given back: no longer kept. It leaves
- * h->kept, whose order stays the order the pages emptied in. */
+ * the kept order, which stays the order the pages emptied in, and gives
+ * back its loan. */
 void page_unkeep(heap_t *h, page_t *pg) {
     if (!pg->kept) return;
     pg->kept = KEEP_NO;
-    uint32_t i = 0, n = h->kept_pages;
-    while (i < n && h->kept[i] != pg) i++;
-    cairn_assert(i < n);
-    if (i + 1 < n) memmove(&h->kept[i], &h->kept[i + 1], (n - 1 - i) * sizeof h->kept[0]);
-    h->kept_pages = n - 1;
+    if (pg->kept_prev) pg->kept_prev->kept_next = pg->kept_next;
+    else h->kept_first = pg->kept_next;
+    if (pg->kept_next) pg->kept_next->kept_prev = pg->kept_prev;
+    else h->kept_last = pg->kept_prev;
+    pg->sweep_sig = 0;                   /* the fields are the sweep's again */
+    pg->freed_at = 0;
+    h->kept_pages--;
+    if (pg->kept_lent) {
+        pg->kept_lent = 0;
+        h->kept_lent--;
+        atomic_fetch_sub_explicit(&kept_shared, 1, memory_order_relaxed);
+    }
     OWNER_ADD(h->kept_bytes, -page_carved(pg));
 }
 

@@ -36,11 +36,18 @@
 /* Added to page_t.used while free_slow != 0. Two bits, so that used - 1 is
  * negative (as int32) even from a count of 0; counts stay below 2^30. */
 #define USED_SLOW      0xC0000000u
-/* Empty pages a heap keeps on its class queues (page_t.kept), at most:
- * 16 x 64 KiB, the ones that emptied last (heap_t.kept). A sweep (one an
- * epoch, at refills) gives back those that stayed empty since the sweep
- * before. */
-#define KEEP_EMPTY_MAX 16u
+/* Empty pages a heap keeps on its class queues (page_t.kept), the ones
+ * that emptied last (heap_t.kept_first .. kept_last). KEEP_OWN of them
+ * (1 MiB) are the heap's own. Pages holding fewer than KEEP_LEND_BELOW
+ * blocks (blocks above 4 KiB) may also be kept on a loan from a
+ * process-wide pool of KEEP_SHARED_MAX pages (32 MiB), up to KEEP_LENT_MAX
+ * per heap (3 MiB) (page.c, page_emptied). A sweep (once an epoch, at
+ * refills) gives back those that stayed empty since the sweep before. */
+#define KEEP_OWN        16u
+#define KEEP_LENT_MAX   48u
+#define KEEP_EMPTY_MAX  (KEEP_OWN + KEEP_LENT_MAX)
+#define KEEP_SHARED_MAX 512u
+#define KEEP_LEND_BELOW 16u
 enum { KEEP_NO = 0, KEEP_ONE_SWEEP = 1, KEEP_SWEPT = 2 };
 /* page_t.mem bits: what is known about a page's memory (owner, or seg_lock
  * while the page is free). */
@@ -152,9 +159,19 @@ typedef struct page {
     /* In use: owner's avail[cls] or full queue. Free and dirty: the heap's
      * dirty queue (heap->seg_lock). */
     struct page *next __attribute__((aligned(64))), *prev;
-    uintptr_t sweep_sig;             /* owner: list state at the last sweep */
-    /* Free pages only (heap->seg_lock): */
-    uint64_t freed_at;               /* ms clock when the page became free */
+    /* A kept page (kept != KEEP_NO) is in use and left out of the sweep's
+     * fingerprinting, so two fields that only pages in use but not kept
+     * (sweep_sig) or free pages (freed_at) need hold its links in the
+     * heap's kept order (owner): kept_prev toward the page that emptied
+     * first. */
+    union {
+        uintptr_t sweep_sig;         /* owner: list state at the last sweep */
+        struct page *kept_prev;
+    };
+    union {
+        uint64_t freed_at;           /* free pages (heap->seg_lock): ms clock when it became free */
+        struct page *kept_next;
+    };
     /* owner: local_free's head when it held exactly local_counted blocks
      * (remote ones put there whole); while local_free still has that
      * head no local free went onto it, so page_pending_local need not
@@ -193,6 +210,7 @@ typedef struct page {
      * after one), so a working set that empties and refills its pages
      * does not give them back and re-carve them each time (page.c). */
     uint8_t kept;
+    uint8_t kept_lent;               /* owner: kept on a loan from the pool */
 } __attribute__((aligned(256))) page_t;
 _Static_assert(sizeof(page_t) == 256, "page_t is four cache lines");
 
@@ -235,7 +253,7 @@ typedef struct small_seg {
     };
 } small_seg_t;
 _Static_assert(offsetof(small_seg_t, busy_mask) + 8 <= offsetof(page_t, recip) &&
-               offsetof(small_seg_t, heap) >= offsetof(page_t, kept) + 1 &&
+               offsetof(small_seg_t, heap) >= offsetof(page_t, kept_lent) + 1 &&
                offsetof(small_seg_t, heap) % 64 == 0,
                "the header overlaps only what page 0 never uses");
 
@@ -380,10 +398,11 @@ typedef struct heap {
     uint64_t key_state;              /* owner: source of page keys         */
     uint32_t tick_countdown;         /* refills until the next purge check */
     uint32_t kept_pages;             /* owner: pages with page_t.kept set   */
+    uint32_t kept_lent;              /* owner: those of them on a loan      */
     uint64_t kept_bytes;             /* owner: page_carved() of those pages */
-    /* owner: those pages, in the order they emptied (kept[0] the first);
-     * exactly the pages with page_t.kept set (cairn_check_heap) */
-    page_t *kept[KEEP_EMPTY_MAX];
+    /* owner: those pages, linked in the order they emptied (kept_first the
+     * first); exactly the pages with page_t.kept set (cairn_check_heap) */
+    page_t *kept_first, *kept_last;
     uint64_t sweep_at;               /* owner: ms clock of the next sweep  */
     arena_t *arena;                  /* large blocks of this thread        */
     int state;                       /* heap lock                          */

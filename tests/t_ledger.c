@@ -8,7 +8,9 @@
  *  - empty pages a heap keeps for a quick refill are shown as free memory
  *    not returned (dirty_kept_bytes in the snapshot, part 5 of the
  *    ledger), not as free space in used pages, and leave when reused;
- *  - the kept budget goes to the pages that emptied last;
+ *  - the kept budget goes to the pages that emptied last; pages of large
+ *    blocks may be kept past it on a loan from a pool, which bounds what
+ *    threads keep between them;
  *  - the walker shows every live block exactly once, across small, large
  *    and huge blocks, after random allocation and freeing with blocks freed
  *    by another thread in between.
@@ -171,47 +173,125 @@ static void kept_pages(void)
     for (int i = 0; i < NK; i++) A_free(p[i]);
 }
 
-/* The kept budget (16 pages) goes to the pages that emptied last. In a
- * fresh thread's heap, AP pages of class A empty (AP - 1 are not current:
- * more than the budget), then BP pages of class B (BP - 1 not current):
- * those must be kept, pushing out the oldest A pages. The classes carve
+/* The kept budget goes to the pages that emptied last. A heap keeps 16
+ * pages of its own, and pages of fewer than 16 blocks (blocks above
+ * 4 KiB) may be kept on a loan from a process-wide pool of 512, up to 48
+ * per heap (types.h, KEEP_*). In a fresh thread's heap, AP pages of class
+ * A (10 blocks to a page) empty (AP - 1 are not current: more than the
+ * 64), then BP pages of class B (1 KiB: no loans; BP - 1 not current):
+ * the last 16 of those must be kept, pushing out A's own pages (the
+ * oldest) and then B's oldest, while A's pages on loan stay. The classes carve
  * different byte counts per page, so the kept bytes say which are kept. */
-enum { AP = 18, BP = 4, BUDGET = 16, PER_MAX = 64 };
+enum { OWN = 16, BUDGET = 64, POOL = 512, AP = BUDGET + 2, BP = OWN + 4, PER_MAX = 64 };
+/* B's kept pages (no loans) push out A's own ones, then the oldest of B's */
+enum { B_KEPT = BP - 1 < OWN ? BP - 1 : OWN, A_KEPT = BUDGET - B_KEPT };
 static void *kb_a[AP * PER_MAX], *kb_b[BP * PER_MAX];
+
+static size_t a_size(void) { return cairn_class_size(cairn_size_class(6000)); }
+static int64_t a_page(void) { return (int64_t)(64 * KiB / a_size() * a_size()); }
+
+/* AP pages' worth of class A blocks, each written, then all freed. */
+static void empty_a_pages(void **p)
+{
+    unsigned n = AP * (unsigned)(64 * KiB / a_size());
+    for (unsigned i = 0; i < n; i++) { p[i] = A_malloc(a_size()); CHECK(p[i]); memset(p[i], 5, a_size()); }
+    for (unsigned i = 0; i < n; i++) A_free(p[i]);
+}
+
 static void *kept_budget_thread(void *arg)
 {
     (void)arg;
-    size_t a_size = cairn_class_size(cairn_size_class(3000)), b_size = 1024;
-    unsigned a_per = (unsigned)(64 * KiB / a_size), b_per = (unsigned)(64 * KiB / b_size);
-    int64_t a_page = (int64_t)(a_per * a_size), b_page = (int64_t)(b_per * b_size);
-    CHECK(a_page != b_page && a_per <= PER_MAX && b_per <= PER_MAX);
+    size_t b_size = 1024;
+    unsigned b_per = (unsigned)(64 * KiB / b_size);
+    int64_t b_page = (int64_t)(b_per * b_size);
+    CHECK(a_page() != b_page && 64 * KiB / a_size() <= PER_MAX && b_per <= PER_MAX);
     cairn_stats_t s0, s1, s2, s3;
     cairn_stats_get(&s0);
-    for (unsigned i = 0; i < AP * a_per; i++) { kb_a[i] = A_malloc(a_size); CHECK(kb_a[i]); memset(kb_a[i], 5, a_size); }
-    for (unsigned i = 0; i < AP * a_per; i++) A_free(kb_a[i]);
+    empty_a_pages(kb_a);
     cairn_stats_get(&s1);
     int64_t k1 = (int64_t)s1.dirty_kept_bytes - (int64_t)s0.dirty_kept_bytes;
-    CHECK(k1 == BUDGET * a_page, "kept %" PRId64 " bytes after class A, want %" PRId64, k1, BUDGET * a_page);
+    CHECK(k1 == BUDGET * a_page(), "kept %" PRId64 " bytes after class A, want %" PRId64, k1, BUDGET * a_page());
+    CHECK(heap_check_ok());                 /* the pool lent the 48 past the heap's own */
     for (unsigned i = 0; i < BP * b_per; i++) { kb_b[i] = A_malloc(b_size); CHECK(kb_b[i]); memset(kb_b[i], 6, b_size); }
     for (unsigned i = 0; i < BP * b_per; i++) A_free(kb_b[i]);
     cairn_stats_get(&s2);
     int64_t k2 = (int64_t)s2.dirty_kept_bytes - (int64_t)s0.dirty_kept_bytes;
-    int64_t want = (BUDGET - (BP - 1)) * a_page + (BP - 1) * b_page;
-    CHECK(k2 == want, "kept %" PRId64 " bytes after class B, want %" PRId64 " (B's pages kept, A's oldest out)",
+    int64_t want = A_KEPT * a_page() + B_KEPT * b_page;
+    CHECK(k2 == want, "kept %" PRId64 " bytes after class B, want %" PRId64 " (B's pages kept, A's own out)",
           k2, want);
     CHECK(heap_check_ok());                 /* the kept order names exactly the kept pages */
     /* B's kept pages serve B again: the kept bytes fall by them */
     for (unsigned i = 0; i < BP * b_per; i++) { kb_b[i] = A_malloc(b_size); CHECK(kb_b[i]); }
     cairn_stats_get(&s3);
     int64_t k3 = (int64_t)s3.dirty_kept_bytes - (int64_t)s0.dirty_kept_bytes;
-    CHECK(k3 == (BUDGET - (BP - 1)) * a_page, "kept %" PRId64 " bytes with class B in use again", k3);
+    CHECK(k3 == A_KEPT * a_page(), "kept %" PRId64 " bytes with class B in use again", k3);
     for (unsigned i = 0; i < BP * b_per; i++) A_free(kb_b[i]);
+    CHECK(heap_check_ok());
+    return NULL;
+}
+
+/* The pool bounds what threads keep between them: NT threads each empty
+ * AP pages and wait; they keep 16 pages each and, together, the pool's
+ * 512 more (NT x 48 would be more). Once they exit, their heaps give every
+ * kept page back and the pool is whole again (the checker compares it with
+ * the heaps' pages past their own). */
+enum { NT = 12 };
+static pthread_barrier_t pool_bar;
+static void *pool_thread(void *arg)
+{
+    empty_a_pages(arg);
+    pthread_barrier_wait(&pool_bar);        /* main reads the statistics */
+    pthread_barrier_wait(&pool_bar);
+    return NULL;
+}
+
+static void kept_pool(void)
+{
+    static void *blocks[NT][AP * PER_MAX];
+    pthread_t t[NT];
+    cairn_stats_t s0, s1;
+    CHECK(NT * (BUDGET - OWN) > POOL);
+    cairn_stats_get(&s0);
+    CHECK(pthread_barrier_init(&pool_bar, NULL, NT + 1) == 0);
+    for (int i = 0; i < NT; i++) CHECK(pthread_create(&t[i], NULL, pool_thread, blocks[i]) == 0);
+    pthread_barrier_wait(&pool_bar);
+    cairn_stats_get(&s1);
+    int64_t kept = (int64_t)s1.dirty_kept_bytes - (int64_t)s0.dirty_kept_bytes;
+    CHECK(kept == (NT * OWN + POOL) * a_page(), "%d threads keep %" PRId64 " pages, want %d", NT,
+          kept / a_page(), NT * OWN + POOL);
+    pthread_barrier_wait(&pool_bar);
+    for (int i = 0; i < NT; i++) CHECK(pthread_join(t[i], NULL) == 0);
+    pthread_barrier_destroy(&pool_bar);
+    cairn_stats_get(&s1);
+    CHECK(s1.dirty_kept_bytes == s0.dirty_kept_bytes, "kept bytes %" PRIu64 " after the threads exit, %" PRIu64
+          " before", s1.dirty_kept_bytes, s0.dirty_kept_bytes);
+    CHECK(heap_check_ok());                 /* every heap pooled: the pool lends nothing */
+    A_malloc_trim(0);                       /* their free pages would blur the ledger's moves */
+}
+
+/* Pages of 16 blocks or more get no loan: 20 pages of 2 KiB blocks
+ * empty, 16 stay. */
+static void *no_loan_thread(void *arg)
+{
+    enum { PAGES = 20, PER = 32 };
+    void **p = arg;
+    cairn_stats_t s0, s1;
+    cairn_stats_get(&s0);
+    for (int i = 0; i < PAGES * PER; i++) { p[i] = A_malloc(2048); CHECK(p[i]); memset(p[i], 7, 2048); }
+    for (int i = 0; i < PAGES * PER; i++) A_free(p[i]);
+    cairn_stats_get(&s1);
+    int64_t kept = (int64_t)s1.dirty_kept_bytes - (int64_t)s0.dirty_kept_bytes;
+    CHECK(kept == OWN * 64 * (int64_t)KiB, "kept %" PRId64 " bytes of 2 KiB blocks, want %d pages", kept, OWN);
     CHECK(heap_check_ok());
     return NULL;
 }
 
 static void kept_budget(void)
 {
+    static void *blocks[20 * 32];
+    pthread_t n;
+    CHECK(pthread_create(&n, NULL, no_loan_thread, blocks) == 0);
+    CHECK(pthread_join(n, NULL) == 0);
     pthread_t t;
     CHECK(pthread_create(&t, NULL, kept_budget_thread, NULL) == 0);
     CHECK(pthread_join(t, NULL) == 0);
@@ -221,6 +301,7 @@ int main(void)
 {
     watchdog(120);
     kept_budget();                          /* first: its thread's heap is a new one */
+    kept_pool();                            /* fresh heaps too; main has none yet */
     kept_pages();
     moves();
     walk_sees_all();

@@ -10,23 +10,32 @@
  * With threads=N the N threads run the whole matrix concurrently on
  * private blocks.
  *
+ * With big=1 the sizes are {5000, 8192, 12000, 16384} instead: blocks
+ * that fill a 64 KiB page or slab with 4 to 13 of them, so a batch
+ * empties and refills many pages (the same loops, not a glibc benchtest).
+ *
  * Parameters: threads=1 pairs=400000 (malloc+free pairs per cell and thread)
+ *             big=0
  * Result: total pairs and a checksum of bytes read back.
  * Metric: ns_per_pair (averaged over cells, per thread), ops_per_sec.
  */
 #include "common.h"
 
-static const size_t sizes[] = { 16, 32, 64, 128, 256, 512, 1024, 4096 };
+static const size_t small_sizes[] = { 16, 32, 64, 128, 256, 512, 1024, 4096 };
+/* big=1: the largest sizes allocators serve from slabs or pages of blocks */
+static const size_t big_sizes[] = { 5000, 8192, 12000, 16384 };
 static const long long batches[] = { 25, 100, 400, 1600 };
-#define NSIZES (sizeof(sizes) / sizeof(sizes[0]))
+#define NSIZES_MAX (sizeof(small_sizes) / sizeof(small_sizes[0]))
 #define NBATCH (sizeof(batches) / sizeof(batches[0]))
+static const size_t *sizes = small_sizes;
+static size_t NSIZES = NSIZES_MAX;
 
 static long long g_pairs;
 
 typedef struct {
     int id;
     uint64_t pairs, sum;
-    double ns[NSIZES][NBATCH];
+    double ns[NSIZES_MAX][NBATCH];
 } worker_t;
 
 static void *worker(void *arg)
@@ -68,6 +77,10 @@ int main(int argc, char **argv)
     params_init(argc, argv);
     int threads = (int)param("threads", 1);
     g_pairs = param("pairs", 400000);
+    if (param("big", 0)) {
+        sizes = big_sizes;
+        NSIZES = sizeof(big_sizes) / sizeof(big_sizes[0]);
+    }
     if (threads < 1 || g_pairs < 1)
         die("bad parameters");
     worker_t *w = calloc((size_t)threads, sizeof(worker_t));
@@ -89,7 +102,7 @@ int main(int argc, char **argv)
                 ns += w[i].ns[si][bi];
     }
     ns /= (double)(threads * NSIZES * NBATCH);
-    print_result(threads == 1 ? "glibc-simple" : "glibc-thread",
+    print_result(sizes == big_sizes ? "glibc-big" : threads == 1 ? "glibc-simple" : "glibc-thread",
                  "threads=%d pairs=%" PRIu64 " sum=%" PRIu64, threads, pairs, sum);
     printf("metric: ns_per_pair=%.2f ops_per_sec=%.0f\n", ns,
            (double)pairs / ((double)(t1 - t0) / 1e9));
