@@ -118,6 +118,7 @@ void page_init(page_t *pg, heap_t *h, unsigned cls) {
     pg->idle_sweeps = 0;
     pg->kept = KEEP_NO;
     pg->kept_lent = 0;
+    pg->passed = 0;
     pg->next = pg->prev = NULL;
 }
 
@@ -378,14 +379,23 @@ void heap_rescan_full(heap_t *h) {
 }
 
 /* ---- refill ------------------------------------------------------------- */
-/* Find room in the avail list, parking exhausted pages as full. */
+/* Find room in the avail list. An exhausted page goes to the back of the
+ * queue once, so the frees of a batch that just filled it find it there
+ * without a slow path; found exhausted again, it is parked as full. */
 static page_t *find_page(heap_t *h, unsigned cls) {
     page_t *pg;
     while ((pg = h->avail[cls].first) != NULL) {
         if (list_end(pg->free)) page_refill_collect(pg);
         if (list_end(pg->free)) page_extend(pg);
         if (list_end(pg->free) && pg->holes) page_fill_holes(pg);
-        if (!list_end(pg->free)) return pg;
+        if (!list_end(pg->free)) { pg->passed = 0; return pg; }
+        if (!pg->passed && pg->next) {
+            pg->passed = 1;
+            page_queue_remove(&h->avail[cls], pg);
+            page_queue_append(&h->avail[cls], pg);
+            continue;
+        }
+        pg->passed = 0;
         page_to_full(h, pg);
     }
     return NULL;

@@ -211,6 +211,7 @@ typedef struct page {
      * does not give them back and re-carve them each time (page.c). */
     uint8_t kept;
     uint8_t kept_lent;               /* owner: kept on a loan from the pool */
+    uint8_t passed;                  /* owner: sent to the back of its queue exhausted */
 } __attribute__((aligned(256))) page_t;
 _Static_assert(sizeof(page_t) == 256, "page_t is four cache lines");
 
@@ -253,7 +254,7 @@ typedef struct small_seg {
     };
 } small_seg_t;
 _Static_assert(offsetof(small_seg_t, busy_mask) + 8 <= offsetof(page_t, recip) &&
-               offsetof(small_seg_t, heap) >= offsetof(page_t, kept_lent) + 1 &&
+               offsetof(small_seg_t, heap) >= offsetof(page_t, passed) + 1 &&
                offsetof(small_seg_t, heap) % 64 == 0,
                "the header overlaps only what page 0 never uses");
 
