@@ -120,6 +120,7 @@ void heap_thread_exit(heap_t *h) {
     if (SECURE) secure_quarantine_flush();      /* its blocks go back first */
     heap_collect_all(h, true);
     heap_park(h);
+    h->kept_pushed = h->kept_lend = 0;          /* the next thread's churn is its own */
     cairn_tl_heap = &cairn_exited_heap;
     pthread_mutex_lock(&heap_lock);
     STORE_RELAXED(h->state, HEAP_POOLED);
@@ -232,6 +233,8 @@ static void sweep_kept(heap_t *h, page_t *pg) {
  * thread has its pages parked on the full list, so those too. */
 void heap_sweep(heap_t *h) {
     bool pooled = h != cairn_tl_heap;
+    if (h->kept_lend) h->kept_lend--;    /* churn seen lately lends for a while */
+    h->kept_pushed = 0;
     for (unsigned c = 0; c < NCLASSES; c++) {
         for (page_t *pg = h->avail[c].first, *next; pg; pg = next) {
             next = pg->next;

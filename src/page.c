@@ -52,6 +52,7 @@ void heap_set_cur(heap_t *h, unsigned cls) {
     if (h->cur[cls] != pg) {
         cur_bias(h->cur[cls], 0);
         cur_bias(pg, 1);
+        if (pg->kept_lent) h->kept_lend = KEEP_LEND_SWEEPS;   /* a loan put to use: still churning */
         page_unkeep(h, pg);
     }
     h->cur[cls] = pg;
@@ -420,6 +421,7 @@ NOINLINE void *small_refill(heap_t *h, unsigned cls) {
     }
     page_t *pg = find_page(h, cls);
     if (!pg) {
+        if (h->kept_pushed) h->kept_lend = KEEP_LEND_SWEEPS;   /* a page given back is wanted again */
         pg = page_alloc(h, cls);
         if (!pg) { heap_set_cur(h, cls); return NULL; }   /* errno is ENOMEM */
         page_extend(pg);
@@ -446,8 +448,11 @@ NOINLINE void *small_refill(heap_t *h, unsigned cls) {
  * KEEP_SHARED_MAX. Those large classes need the loan: a batch of a few
  * hundred of their blocks empties dozens of pages, and every page past
  * the budget was given back and re-carved on each round, a cost each of
- * their few blocks bears a large share of. The pool bounds what idle
- * threads hold between them: 1 MiB each, plus 32 MiB in all.
+ * their few blocks bears a large share of. Loans go only to a heap that
+ * churns: one that, within the last KEEP_LEND_SWEEPS sweeps, pushed a kept
+ * page out and then had to take a fresh page, or reused a page on loan. A program that frees its
+ * peak once and goes quiet keeps no more than before. The pool bounds what
+ * idle threads hold between them: 1 MiB each, plus 32 MiB in all.
  * The budget goes to the pages that emptied last: with it spent, the one
  * kept longest goes back (the oldest of the heap's own, for a page that
  * cannot borrow). Otherwise pages of a class the program has moved away
@@ -459,9 +464,10 @@ uint32_t page_kept_shared(void) { return atomic_load_explicit(&kept_shared, memo
 
 static bool may_borrow(const page_t *pg) { return pg->reserved < KEEP_LEND_BELOW; }
 
-/* A page of the pool for h, if h may have one more and the pool has one. */
+/* A page of the pool for h, if h churns, may have one more, and the pool
+ * has one. */
 static bool pool_take(heap_t *h) {
-    if (h->kept_lent >= KEEP_LENT_MAX) return false;
+    if (!h->kept_lend || h->kept_lent >= KEEP_LENT_MAX) return false;
     if (atomic_fetch_add_explicit(&kept_shared, 1, memory_order_relaxed) < KEEP_SHARED_MAX) return true;
     atomic_fetch_sub_explicit(&kept_shared, 1, memory_order_relaxed);
     return false;
@@ -483,6 +489,7 @@ static void keep_place(heap_t *h, page_t *pg) {
     bool lent = false;
     if (h->kept_pages - h->kept_lent >= KEEP_OWN && !(may_borrow(pg) && (lent = pool_take(h)))) {
         page_t *v = keep_victim(h, pg);
+        h->kept_pushed = 1;
         if ((lent = v->kept_lent) != 0) atomic_fetch_add_explicit(&kept_shared, 1, memory_order_relaxed);
         page_retire(h, v);               /* unkeeps it */
     }

@@ -41,13 +41,15 @@
  * (1 MiB) are the heap's own. Pages holding fewer than KEEP_LEND_BELOW
  * blocks (blocks above 4 KiB) may also be kept on a loan from a
  * process-wide pool of KEEP_SHARED_MAX pages (32 MiB), up to KEEP_LENT_MAX
- * per heap (3 MiB) (page.c, page_emptied). A sweep (once an epoch, at
+ * per heap (3 MiB), while the heap churns (heap_t.kept_lend; page.c,
+ * page_emptied). A sweep (once an epoch, at
  * refills) gives back those that stayed empty since the sweep before. */
 #define KEEP_OWN        16u
 #define KEEP_LENT_MAX   48u
 #define KEEP_EMPTY_MAX  (KEEP_OWN + KEEP_LENT_MAX)
 #define KEEP_SHARED_MAX 512u
 #define KEEP_LEND_BELOW 16u
+#define KEEP_LEND_SWEEPS 2u
 enum { KEEP_NO = 0, KEEP_ONE_SWEEP = 1, KEEP_SWEPT = 2 };
 /* page_t.mem bits: what is known about a page's memory (owner, or seg_lock
  * while the page is free). */
@@ -400,6 +402,11 @@ typedef struct heap {
     uint32_t tick_countdown;         /* refills until the next purge check */
     uint32_t kept_pages;             /* owner: pages with page_t.kept set   */
     uint32_t kept_lent;              /* owner: those of them on a loan      */
+    /* owner: the heap churns through pages (kept_pushed: the budget pushed
+     * a kept page out since the last sweep; a fresh page taken after that,
+     * or a page on loan reused, sets kept_lend to the sweeps, 2, during
+     * which loans may be taken) */
+    uint8_t kept_pushed, kept_lend;
     uint64_t kept_bytes;             /* owner: page_carved() of those pages */
     /* owner: those pages, linked in the order they emptied (kept_first the
      * first); exactly the pages with page_t.kept set (cairn_check_heap) */
