@@ -356,6 +356,7 @@ bool page_to_full(heap_t *h, page_t *pg) {
     }
     page_queue_remove(&h->avail[pg->cls], pg);
     page_slow_set(pg, PF_FULL);
+    pg->passed = 0;                      /* back in a queue, it gets its pass again */
     list_push(&h->full, pg);
     return true;
 }
@@ -396,7 +397,6 @@ static page_t *find_page(heap_t *h, unsigned cls) {
             page_queue_append(&h->avail[cls], pg);
             continue;
         }
-        pg->passed = 0;
         page_to_full(h, pg);
     }
     return NULL;
