@@ -247,8 +247,8 @@ static int check_item(const walk_item_t *it, void *arg) {
     }
 }
 
-/* The pool of kept pages lends exactly what the heaps hold past their own
- * (checked when no other thread owns a heap, so none is changing it). */
+/* The pool of kept pages lends exactly the heaps' loans (checked when no
+ * other thread owns a heap, so none is changing them). */
 API int cairn_check_heap(FILE *report) {
     check_ctx_t c = { .report = report, .all_owned = true };
     int bad = walk_all(check_item, &c, 0);

@@ -449,10 +449,11 @@ NOINLINE void *small_refill(heap_t *h, unsigned cls) {
  * hundred of their blocks empties dozens of pages, and every page past
  * the budget was given back and re-carved on each round, a cost each of
  * their few blocks bears a large share of. Loans go only to a heap that
- * churns: one that, within the last KEEP_LEND_SWEEPS sweeps, pushed a kept
- * page out and then had to take a fresh page, or reused a page on loan. A program that frees its
- * peak once and goes quiet keeps no more than before. The pool bounds what
- * idle threads hold between them: 1 MiB each, plus 32 MiB in all.
+ * churns: one that, within the last KEEP_LEND_SWEEPS sweeps, pushed a
+ * kept page out and then had to take a fresh page, or reused a page on
+ * loan. A program that frees its peak once and goes quiet keeps no more
+ * than before. The pool bounds what idle threads hold between them:
+ * 1 MiB each, plus 32 MiB in all.
  * The budget goes to the pages that emptied last: with it spent, the one
  * kept longest goes back (the oldest of the heap's own, for a page that
  * cannot borrow). Otherwise pages of a class the program has moved away
